@@ -1,0 +1,1 @@
+"""Self-Instruct as distilabel steps."""
