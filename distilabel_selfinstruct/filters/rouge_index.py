@@ -38,6 +38,8 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
+from distilabel_selfinstruct.filters._rouge_postings import GrowableInt32, Postings
+
 __all__ = ["RougeLIndex", "RougeLMatch", "rouge_l_f", "tokenize"]
 
 _ROUGE_TOKEN_RE = re.compile(r"[a-z0-9]+")
@@ -105,8 +107,25 @@ def rouge_l_f(a: str, b: str, tokenizer: str = "rouge_score") -> float:
     return f_measure(LCSseq.similarity(ta, tb), len(ta), len(tb))
 
 
+# Pruning compares float upper bounds with float scores; equal rationals may
+# round 1 ulp apart, so a bound only prunes when it is below by this margin.
+_EPS = 1e-9
+# Token ids become code points (rapidfuzz is fastest on str), skipping surrogates.
+_SURROGATES = 0xE000 - 0xD800
+_MAX_CHAR_ID = 0x10FFFF - _SURROGATES
+
+
 class RougeLIndex:
     """Growing pool of texts answering exact max-ROUGE-L queries.
+
+    Queries are pruned, never approximated: the pool is indexed by token
+    occurrences (the k-th "the" of a text is its own element, so posting-list
+    overlaps are multiset overlaps, an upper bound on the LCS). A query scans
+    its elements rarest first; once the remaining unscanned elements cannot
+    lift an unseen item above the best score found so far, scanning stops, and
+    the LCS (rapidfuzz, bit-parallel) is computed only for items whose upper
+    bound ``F(min(overlap + unscanned, m, n), m, n)`` can still beat or tie
+    the best score, in decreasing bound order.
 
     Attributes:
         tokenizer: ``"rouge_score"`` (default, rouge-score compatible) or
@@ -117,69 +136,223 @@ class RougeLIndex:
         >>> idx.add(["Write a poem about the sea."])
         >>> idx.best_match("Write a poem about the ocean.")
         RougeLMatch(score=0.8333333333333334, index=0)
+        >>> idx.filter_batch(["Write a poem about the ocean.", "List 5 fruits."])
+        [(RougeLMatch(score=0.8333333333333334, index=0), False), (RougeLMatch(score=0.0, index=0), True)]
     """
 
     def __init__(self, tokenizer: str = "rouge_score") -> None:
         tokenize("", tokenizer)  # validates the name
         self.tokenizer = tokenizer
+        self._tokenize = _TOKENIZERS[tokenizer]
         self._vocab: dict[str, int] = {}
-        self._seqs: list[list[int]] = []
-        self._lens: list[int] = []
+        # Token-id sequences as str (one code point per token) while the
+        # vocabulary fits in the code space, else as lists of ints.
+        self._seqs: list[str | list[int]] = []
+        self._as_text = True
+        self._lens = GrowableInt32()
+        self._postings = Postings()
 
     def __len__(self) -> int:
         return len(self._seqs)
 
-    def _encode(self, text: str, grow: bool) -> list[int]:
+    def _token_ids(self, text: str, grow: bool) -> list[int]:
+        """Token ids of `text`; unseen tokens are -1 unless `grow`."""
         vocab = self._vocab
+        if not grow:
+            return [vocab.get(tok, -1) for tok in self._tokenize(text)]
         out = []
-        for tok in tokenize(text, self.tokenizer):
+        for tok in self._tokenize(text):
             tid = vocab.get(tok)
             if tid is None:
-                tid = len(vocab) if grow else -1 - len(out)  # unseen: matches nothing
-                if grow:
-                    vocab[tok] = tid
+                tid = vocab[tok] = len(vocab)
             out.append(tid)
         return out
+
+    def _sequence(self, tids: list[int]) -> str | list[int]:
+        if len(self._vocab) >= _MAX_CHAR_ID:
+            self._to_int_sequences()
+        if not self._as_text:
+            return tids
+        unseen = len(self._vocab)  # an id no pool item uses
+        return "".join([_char(unseen if t < 0 else t) for t in tids])
+
+    def _to_int_sequences(self) -> None:
+        if self._as_text:
+            self._seqs = [[_char_id(c) for c in s] for s in self._seqs]
+            self._as_text = False
 
     def add(self, texts: Iterable[str]) -> None:
         """Appends `texts` to the pool; their ids are the next positions."""
         for text in texts:
-            seq = self._encode(text, grow=True)
-            self._seqs.append(seq)
-            self._lens.append(len(seq))
+            self._add_tokens(self._token_ids(text, grow=True))
 
-    def best_match(self, text: str) -> RougeLMatch:
-        """Exact maximum ROUGE-L F-measure of `text` over the pool, with its position."""
-        if not self._seqs:
-            return RougeLMatch(0.0, -1)
-        seq = self._encode(text, grow=False)
-        m = len(seq)
-        if m == 0:
-            return RougeLMatch(0.0, 0)
-        lcs = process.cdist(
-            [seq], self._seqs, scorer=LCSseq.similarity, dtype=np.int32
-        )[0]
-        scores = _f_measure_array(lcs, m, np.asarray(self._lens))
-        best = int(np.argmax(scores))
-        return RougeLMatch(float(scores[best]), best)
+    def _add_tokens(self, tids: list[int]) -> None:
+        item = len(self._seqs)
+        self._seqs.append(self._sequence(tids))
+        self._lens.append(len(tids))
+        self._postings.add_item(item, tids)
+
+    def best_match(self, text: str, score_floor: float = 0.0) -> RougeLMatch:
+        """Maximum ROUGE-L F-measure of `text` over the pool, with its position.
+
+        Args:
+            text: the candidate text.
+            score_floor: scores are only resolved above this value. With the
+                default 0.0 the result is the exact max and first argmax. With a
+                higher floor, the result is still exact whenever the max is
+                above the floor; otherwise it is some pair whose score is
+                ``<= score_floor`` (exact for that index, a lower bound of the
+                max), which is much cheaper to find.
+        """
+        return RougeLMatch(
+            *self._search(self._token_ids(text, grow=False), score_floor)
+        )
 
     def filter_batch(
-        self, texts: Iterable[str], threshold: float = 0.7
+        self, texts: Iterable[str], threshold: float = 0.7, score_floor: float = 0.0
     ) -> list[tuple[RougeLMatch, bool]]:
         """Scores texts in order, appending each accepted one to the pool.
 
         A text is accepted when its best score is ``<= threshold`` (rejected when
         ``> threshold``, as in Self-Instruct), and is then part of the pool that
         the following texts of the batch are compared against.
+
+        Args:
+            texts: candidate texts, in order.
+            threshold: rejection threshold on the max ROUGE-L F-measure.
+            score_floor: see `best_match`; the accept/reject decision stays exact
+                for any floor (it is capped at `threshold`), only the reported
+                score of accepted texts whose max is below the floor is a lower
+                bound instead of the max.
         """
+        floor = min(score_floor, threshold)
         out = []
         for text in texts:
-            match = self.best_match(text)
+            tids = self._token_ids(text, grow=True)
+            match = RougeLMatch(*self._search(tids, floor))
             accepted = not match.score > threshold
             if accepted:
-                self.add([text])
+                self._add_tokens(tids)
             out.append((match, accepted))
         return out
+
+    def _search(self, tids: list[int], floor: float) -> tuple[float, int]:
+        n_items = len(self._seqs)
+        if n_items == 0:
+            return 0.0, -1
+        m = len(tids)
+        postings = self._postings
+        # Query elements (k-th occurrence of a token) present in the pool.
+        elements: list[tuple[int, int]] = []
+        seen: dict[int, int] = {}
+        for t in tids:
+            k = seen.get(t, 0) + 1
+            seen[t] = k
+            e = postings.element(t, k)
+            if e is not None:
+                elements.append((postings.df(e), e))
+        if not elements:
+            return 0.0, 0  # nothing shared: every score is 0, argmax is 0
+        elements.sort()
+        query = self._sequence(tids)
+        lens = self._lens.view()
+        overlap = np.zeros(n_items, dtype=np.int32)
+        remaining = len(elements)  # unscanned elements: slack of every bound
+        pos = 0
+
+        def scan() -> None:
+            nonlocal pos, remaining
+            overlap[postings.items(elements[pos][1])] += 1
+            pos += 1
+            remaining -= 1
+
+        # 1. Rare elements are cheap to scan and find the likely best matches.
+        budget, spent = max(n_items >> 3, 64), 0
+        while pos < len(elements) and spent + elements[pos][0] <= budget:
+            spent += elements[pos][0]
+            scan()
+            if _unseen_bound(remaining, m) + _EPS < floor:
+                break
+        if pos == 0:
+            scan()
+        best = self._refine(query, m, overlap, lens, remaining, floor, (-1.0, -1), 16)
+        # 2. Scan common elements only while an unseen item could still compete.
+        while pos < len(elements) and (
+            _unseen_bound(remaining, m) + _EPS >= max(best[0], floor)
+        ):
+            scan()
+        # 3. Exact LCS for every item whose bound reaches the best score.
+        best = self._refine(query, m, overlap, lens, remaining, floor, best, None)
+        if best[1] < 0:  # max <= floor and nothing evaluated: report item 0
+            return self._pair_score(query, m, 0), 0
+        return best
+
+    def _refine(
+        self,
+        query: str | list[int],
+        m: int,
+        overlap: np.ndarray,
+        lens: np.ndarray,
+        remaining: int,
+        floor: float,
+        best: tuple[float, int],
+        limit: int | None,
+    ) -> tuple[float, int]:
+        """Branch and bound over scanned items; `limit` caps LCS evaluations."""
+        touched = np.flatnonzero(overlap)
+        n = lens[touched]
+        bound = _f_measure_array(
+            np.minimum(np.minimum(overlap[touched] + remaining, n), m), m, n
+        )
+        level = max(best[0], floor)
+        keep = bound + _EPS >= level
+        if limit is not None and not keep.any() and best[1] < 0:
+            keep = bound == bound.max()  # always evaluate something once
+        touched, bound = touched[keep], bound[keep]
+        order = np.argsort(-bound, kind="stable")  # ties: lower index first
+        if limit is not None:
+            order = order[:limit]
+        seqs = self._seqs
+        best_score, best_index = best
+        chunk, start = 16, 0
+        while start < len(order):
+            part = order[start : start + chunk]
+            if bound[part[0]] + _EPS < max(best_score, floor):
+                break
+            ids = touched[part]
+            lcs = process.cdist(
+                [query],
+                [seqs[i] for i in ids.tolist()],
+                scorer=LCSseq.similarity,
+                dtype=np.int32,
+            )[0]
+            scores = _f_measure_array(lcs, m, lens[ids])
+            top = scores.max()
+            if top >= best_score:
+                index = int(ids[scores == top].min())
+                if top > best_score or index < best_index:
+                    best_score, best_index = float(top), index
+            start += chunk
+            chunk *= 2
+        return best_score, best_index
+
+    def _pair_score(self, query: str | list[int], m: int, item: int) -> float:
+        lcs = LCSseq.similarity(query, self._seqs[item])
+        return f_measure(lcs, m, int(self._lens.view()[item]))
+
+
+def _unseen_bound(remaining: int, m: int) -> float:
+    """Max F of an item sharing at most `remaining` tokens, over all lengths."""
+    return f_measure(remaining, m, remaining) if remaining > 0 else 0.0
+
+
+def _char(token_id: int) -> str:
+    return chr(token_id if token_id < 0xD800 else token_id + _SURROGATES)
+
+
+def _char_id(char: str) -> int:
+    cp = ord(char)
+    return cp if cp < 0xD800 else cp - _SURROGATES
 
 
 def _f_measure_array(lcs: np.ndarray, m: int, n: np.ndarray) -> np.ndarray:
