@@ -1,0 +1,87 @@
+"""What every Self-Instruct filter shares: reason codes and drop accounting.
+
+A filter scores each row, decides from the score, and drops the row with a reason code (or,
+with `keep_rejected`, keeps it marked). Drops are counted per reason in the step, logged per
+batch and at the end, and written to the run's pool store when there is one, so the run
+summary can report them and every drop stays explainable.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Optional
+
+from distilabel.mixins.runtime_parameters import RuntimeParameter
+from distilabel.steps import Step
+from pydantic import Field, PrivateAttr
+
+from distilabel_selfinstruct.pool import PoolStore
+
+
+class DropRecorder(Step):
+    """Base of the steps that drop rows: counts per reason, and the pool store's drop log."""
+
+    pool_path: Optional[RuntimeParameter[str]] = Field(
+        default=None,
+        description="Pool store (SQLite) of the run to record drops in; optional.",
+    )
+    stage: str = "filter"
+
+    _drop_counts: Counter = PrivateAttr(default_factory=Counter)
+    _pending_drops: list = PrivateAttr(default_factory=list)
+    _drop_store: Optional[PoolStore] = PrivateAttr(default=None)
+
+    @property
+    def drop_counts(self) -> Counter:
+        """Drops per reason code seen by this step instance."""
+        return self._drop_counts
+
+    def drop(
+        self,
+        candidate_id: Optional[str],
+        reason: str,
+        *,
+        text: Optional[str] = None,
+        score: Optional[float] = None,
+        row: Optional[dict[str, Any]] = None,
+        stage: Optional[str] = None,
+    ) -> None:
+        self._drop_counts[reason] += 1
+        self._pending_drops.append(
+            {
+                "candidate_id": candidate_id or "",
+                "stage": stage or self.stage,
+                "reason": reason,
+                "score": score,
+                "text": text,
+                "bootstrap_round": (row or {}).get("bootstrap_round"),
+            }
+        )
+
+    def flush_drops(self) -> None:
+        """Logs this batch's drops and writes them to the pool store."""
+        if not self._pending_drops:
+            return
+        batch = Counter(drop["reason"] for drop in self._pending_drops)
+        summary = ", ".join(
+            f"{reason}={count}" for reason, count in sorted(batch.items())
+        )
+        self._logger.info(f"Dropped {sum(batch.values())} rows ({summary})")
+        if self.pool_path:
+            if self._drop_store is None:
+                self._drop_store = PoolStore(self.pool_path)
+            self._drop_store.record_drops(self._pending_drops)
+        self._pending_drops = []
+
+    def unload(self) -> None:
+        if self._drop_counts:
+            logger = getattr(self, "_logger", None)
+            if logger is not None:
+                total = ", ".join(
+                    f"{r}={n}" for r, n in self._drop_counts.most_common()
+                )
+                logger.info(f"Drops in '{getattr(self, 'name', self.stage)}': {total}")
+        if self._drop_store is not None:
+            self._drop_store.close()
+            self._drop_store = None
+        super().unload()

@@ -1,0 +1,217 @@
+"""Stage 3: the paper's heuristic instruction filters.
+
+Each check is a pure function from an instruction to a reason code (or `None`), so the checks
+can be tested and reused without a pipeline; `FilterInstructions` applies the enabled ones.
+"""
+
+
+import re
+import string
+from typing import TYPE_CHECKING, Optional
+
+from distilabel.mixins.runtime_parameters import RuntimeParameter
+from distilabel.steps import Step, StepInput
+from pydantic import Field
+
+from distilabel_selfinstruct.filters.base import DropRecorder
+
+if TYPE_CHECKING:
+    from distilabel.typing import StepOutput
+
+# The paper's blacklist: tasks a text-only model can't do.
+DEFAULT_BLACKLIST: tuple[str, ...] = (
+    "image",
+    "images",
+    "graph",
+    "graphs",
+    "picture",
+    "pictures",
+    "file",
+    "files",
+    "map",
+    "maps",
+    "draw",
+    "plot",
+    "go to",
+)
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def check_length(text: str, min_words: int, max_words: int) -> Optional[str]:
+    """Paper: reject instructions of at most 3 words or more than 150."""
+    count = word_count(text)
+    if count < min_words:
+        return "too_short"
+    if count > max_words:
+        return "too_long"
+    return None
+
+
+def blacklist_pattern(keywords: list[str]) -> Optional[re.Pattern[str]]:
+    """Whole-word, case-insensitive pattern; multi-word keywords match any spacing."""
+    parts = [
+        r"\s+".join(map(re.escape, keyword.split())) for keyword in keywords if keyword
+    ]
+    if not parts:
+        return None
+    return re.compile(r"\b(?:" + "|".join(parts) + r")\b", re.IGNORECASE)
+
+
+def check_keywords(text: str, pattern: Optional[re.Pattern[str]]) -> Optional[str]:
+    if pattern is not None and pattern.search(text):
+        return "blacklisted_keyword"
+    return None
+
+
+def check_starts_with_punctuation(text: str) -> Optional[str]:
+    stripped = text.lstrip()
+    if stripped and stripped[0] in string.punctuation:
+        return "starts_with_punctuation"
+    return None
+
+
+def check_starts_non_ascii(text: str) -> Optional[str]:
+    stripped = text.lstrip()
+    if stripped and not stripped[0].isascii():
+        return "starts_non_ascii"
+    return None
+
+
+def check_program_request(text: str) -> Optional[str]:
+    # The paper drops these: the model can't judge whether generated code is right.
+    if text.lstrip().lower().startswith("write a program"):
+        return "write_a_program"
+    return None
+
+
+class FilterInstructions(DropRecorder):
+    """Drops instructions that the paper's heuristics reject, with a reason code per drop.
+
+    Checks, in order (each can be switched off): length in words, blacklisted keywords
+    (whole words), starting with punctuation, starting with a non-ASCII character, starting
+    with "Write a program". The word count is recorded on every row; the first failing check
+    names the drop reason (`too_short`, `too_long`, `blacklisted_keyword`,
+    `starts_with_punctuation`, `starts_non_ascii`, `write_a_program`).
+
+    Attributes:
+        check_length: whether to apply the word-length bounds.
+        check_keywords: whether to apply the keyword blacklist.
+        check_punctuation: whether to reject instructions starting with punctuation.
+        check_non_ascii: whether to reject instructions starting with a non-ASCII character.
+        check_program: whether to reject "Write a program" instructions.
+
+    Runtime parameters:
+        - `min_words`: instructions with fewer words are dropped (paper: 4).
+        - `max_words`: instructions with more words are dropped (paper: 150).
+        - `blacklist`: keywords that reject an instruction (whole words, any case).
+        - `keep_rejected`: keep dropped rows, marked in `instruction_filter_reason`.
+        - `pool_path`: the run's pool store to record drops in (optional).
+
+    Input columns:
+        - instruction (`str`): the candidate instruction.
+
+    Output columns:
+        - instruction_words (`int`): its word count.
+        - instruction_filter_reason (`str`): `None` for kept rows.
+
+    Categories:
+        - filtering
+
+    References:
+        - [Self-Instruct: Aligning Language Models with Self-Generated Instructions](https://arxiv.org/abs/2212.10560)
+
+    Citations:
+        ```
+        @misc{wang2022selfinstruct,
+            title={Self-Instruct: Aligning Language Models with Self-Generated Instructions},
+            author={Yizhong Wang and Yeganeh Kordi and Swaroop Mishra and Alisa Liu and Noah A. Smith and Daniel Khashabi and Hannaneh Hajishirzi},
+            year={2022},
+            eprint={2212.10560},
+            archivePrefix={arXiv},
+        }
+        ```
+
+    Examples:
+        Filter a batch of instructions:
+
+        ```python
+        from distilabel_selfinstruct.filters.instruction_filters import FilterInstructions
+
+        step = FilterInstructions()
+        step.load()
+        kept = next(step.process([{"instruction": "Draw a cat."}, {"instruction": "List three prime numbers below 20."}]))
+        ```
+    """
+
+    stage: str = "instruction_filters"
+    check_length: bool = True
+    check_keywords: bool = True
+    check_punctuation: bool = True
+    check_non_ascii: bool = True
+    check_program: bool = True
+    min_words: RuntimeParameter[int] = Field(
+        default=4,
+        description="Drop instructions with fewer words (paper: <= 3 dropped).",
+    )
+    max_words: RuntimeParameter[int] = Field(
+        default=150, description="Drop instructions with more words (paper: 150)."
+    )
+    blacklist: RuntimeParameter[list[str]] = Field(
+        default=list(DEFAULT_BLACKLIST),
+        description="Keywords (whole words, any case) that reject an instruction.",
+    )
+    keep_rejected: RuntimeParameter[bool] = Field(
+        default=False,
+        description="Keep rejected rows (marked with their reason) instead of dropping them.",
+    )
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["instruction"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["instruction_words", "instruction_filter_reason"]
+
+    def reason_for(
+        self, text: str, pattern: Optional[re.Pattern[str]]
+    ) -> Optional[str]:
+        """The first failing check's reason code, or `None` if the instruction passes."""
+        checks = (
+            (
+                self.check_length,
+                lambda: check_length(text, self.min_words, self.max_words),
+            ),
+            (self.check_keywords, lambda: check_keywords(text, pattern)),
+            (self.check_punctuation, lambda: check_starts_with_punctuation(text)),
+            (self.check_non_ascii, lambda: check_starts_non_ascii(text)),
+            (self.check_program, lambda: check_program_request(text)),
+        )
+        for enabled, check in checks:
+            if enabled and (reason := check()):
+                return reason
+        return None
+
+    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
+        pattern = (
+            blacklist_pattern(list(self.blacklist)) if self.check_keywords else None
+        )
+        kept = []
+        for row in inputs:
+            text = row.get("instruction") or ""
+            words = word_count(text)
+            reason = self.reason_for(text, pattern) if text.strip() else "empty"
+            if reason is not None:
+                self.drop(
+                    row.get("candidate_id"), reason, text=text, score=words, row=row
+                )
+                if not self.keep_rejected:
+                    continue
+            kept.append(
+                {**row, "instruction_words": words, "instruction_filter_reason": reason}
+            )
+        self.flush_drops()
+        yield kept

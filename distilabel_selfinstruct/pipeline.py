@@ -1,0 +1,165 @@
+"""Pipeline assembly: the whole Self-Instruct bootstrap as one distilabel `Pipeline`.
+
+```
+SampleDemonstrations ─► GenerateInstructions ─► SplitInstructions ─► FilterInstructions
+      ▲ (reads pool)                                                        │
+      │                                                                     ▼
+  pool store ◄──── accepted instructions ──────────────────────────── RougeLFilter
+      ▲                                                                     │
+      │                                                                     ▼
+      └──── finished tasks ◄── CommitToPool ◄── FilterInstances ◄── GenerateInstances
+                                    │                                       ▲
+                                    ▼                                       │
+                      [SelfInstructToArgilla]              IdentifyClassification
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Optional
+
+from distilabel.pipeline import Pipeline
+
+from distilabel_selfinstruct.classification import IdentifyClassification
+from distilabel_selfinstruct.commit import CommitToPool
+from distilabel_selfinstruct.filters.instance_filters import FilterInstances
+from distilabel_selfinstruct.filters.instruction_filters import FilterInstructions
+from distilabel_selfinstruct.filters.rouge import RougeLFilter
+from distilabel_selfinstruct.instances import GenerateInstances
+from distilabel_selfinstruct.instructions import GenerateInstructions, SplitInstructions
+from distilabel_selfinstruct.sampling import SampleDemonstrations
+
+if TYPE_CHECKING:
+    from distilabel.models.llms.base import LLM
+
+POOL_FILENAME = "pool.sqlite"
+
+
+def default_llm() -> "LLM":
+    """The offline default: llama.cpp on the embedded gemma-3-270m GGUF."""
+    from distilabel_selfinstruct.llms import LlamaCppCompletionLLM
+
+    return LlamaCppCompletionLLM()
+
+
+def pool_path_for(output_dir: str | Path) -> Path:
+    return Path(output_dir) / POOL_FILENAME
+
+
+def build_pipeline(
+    *,
+    llm: Optional["LLM"] = None,
+    num_instructions: int = 100,
+    output_dir: str | Path = "selfinstruct-out",
+    prompt_style: Optional[Literal["completion", "chat"]] = None,
+    seeds_path: Optional[str] = None,
+    rounds_batch_size: int = 4,
+    num_instances: int = 5,
+    rouge_threshold: float = 0.7,
+    random_seed: int = 42,
+    name: str = "self-instruct",
+    argilla: Optional[dict[str, Any]] = None,
+) -> Pipeline:
+    """Returns the Self-Instruct bootstrap as a ready distilabel `Pipeline`.
+
+    Args:
+        llm: any distilabel `LLM`; each LLM stage gets its own copy. Default: llama.cpp on the
+            embedded gemma-3-270m (completion prompts).
+        num_instructions: finished machine tasks (with instances) to produce.
+        output_dir: where the pool store lives (`pool.sqlite`); reruns with the same directory
+            resume.
+        prompt_style: `completion` for base models, `chat` for instruction-tuned ones.
+            Default: `completion` for llama.cpp LLMs, `chat` otherwise.
+        seeds_path: seed JSONL file(s), comma separated. Default: the bundled seeds.
+        rounds_batch_size: prompts per bootstrap round.
+        num_instances: instances per task (paper: up to 5).
+        rouge_threshold: ROUGE-L F above which a candidate is too similar (paper: 0.7).
+        random_seed: seed for every sampling decision of the steps.
+        name: the pipeline's name (distilabel's cache is keyed by it).
+        argilla: if given, keyword arguments for `SelfInstructToArgilla` (e.g.
+            `{"dataset_name": "self-instruct"}`), which then pushes finished tasks for review.
+    """
+    llm = llm or default_llm()
+    if prompt_style is None:
+        from distilabel.models.llms import LlamaCppLLM
+
+        prompt_style = "completion" if isinstance(llm, LlamaCppLLM) else "chat"
+    pool_path = str(pool_path_for(output_dir))
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+
+    with Pipeline(
+        name=name,
+        description="Self-Instruct bootstrap (arXiv 2212.10560) as distilabel steps.",
+    ) as pipeline:
+        sample = SampleDemonstrations(
+            name="sample_demonstrations",
+            pool_path=pool_path,
+            seeds_path=seeds_path,
+            num_instructions=num_instructions,
+            batch_size=rounds_batch_size,
+            random_seed=random_seed,
+        )
+        generate = GenerateInstructions(
+            name="generate_instructions",
+            llm=llm.model_copy(deep=True),
+            prompt_style=prompt_style,
+            input_batch_size=rounds_batch_size,
+        )
+        split = SplitInstructions(
+            name="split_instructions", pool_path=pool_path, input_batch_size=rounds_batch_size
+        )
+        heuristics = FilterInstructions(
+            name="filter_instructions", pool_path=pool_path, input_batch_size=16
+        )
+        novelty = RougeLFilter(
+            name="rouge_l_filter",
+            pool_path=pool_path,
+            threshold=rouge_threshold,
+            input_batch_size=16,
+        )
+        classify = IdentifyClassification(
+            name="identify_classification",
+            llm=llm.model_copy(deep=True),
+            prompt_style=prompt_style,
+            seeds_path=seeds_path,
+            random_seed=random_seed,
+            input_batch_size=4,
+        )
+        instances = GenerateInstances(
+            name="generate_instances",
+            llm=llm.model_copy(deep=True),
+            prompt_style=prompt_style,
+            seeds_path=seeds_path,
+            num_instances=num_instances,
+            random_seed=random_seed,
+            input_batch_size=4,
+        )
+        instance_filter = FilterInstances(
+            name="filter_instances",
+            pool_path=pool_path,
+            max_instances=num_instances,
+            input_batch_size=4,
+        )
+        commit = CommitToPool(
+            name="commit_to_pool",
+            pool_path=pool_path,
+            num_instructions=num_instructions,
+            input_batch_size=4,
+        )
+        (
+            sample
+            >> generate
+            >> split
+            >> heuristics
+            >> novelty
+            >> classify
+            >> instances
+            >> instance_filter
+            >> commit
+        )
+        if argilla is not None:
+            from distilabel_selfinstruct.argilla.step import SelfInstructToArgilla
+
+            commit >> SelfInstructToArgilla(name="push_to_argilla", **argilla)
+    return pipeline

@@ -1,0 +1,255 @@
+"""The durable task pool that closes the Self-Instruct loop.
+
+distilabel's graph has no cycles, but Self-Instruct feeds accepted tasks back as
+demonstrations and novelty references. The pool is that back edge: a SQLite file that
+`SampleDemonstrations` reads before every round, `RougeLFilter` appends accepted instructions
+to, the filters record their drops in, and `CommitToPool` stores finished tasks in. SQLite
+gives multi-process access (every distilabel step runs in its own process) and survives a
+crash: every write is keyed by content, so a resumed run replays into the same rows instead
+of duplicating them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+
+if TYPE_CHECKING:
+    from distilabel_selfinstruct.seeds import SeedTask
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL UNIQUE,
+    candidate_id TEXT UNIQUE,
+    origin TEXT NOT NULL CHECK (origin IN ('seed', 'machine')),
+    instruction TEXT NOT NULL,
+    is_classification INTEGER,
+    bootstrap_round INTEGER,
+    rouge_l_max REAL,
+    most_similar_task_id TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS drops (
+    candidate_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    score REAL,
+    text TEXT,
+    bootstrap_round INTEGER,
+    PRIMARY KEY (candidate_id, stage)
+);
+CREATE TABLE IF NOT EXISTS completed (
+    task_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+
+def normalize_instruction(text: str) -> str:
+    """Whitespace-folded text; case is kept (the paper's data is case-sensitive)."""
+    return " ".join(text.split())
+
+
+def task_id_for(instruction: str) -> str:
+    """A content id: the same instruction gets the same id in every run."""
+    digest = hashlib.sha1(normalize_instruction(instruction).encode("utf-8")).hexdigest()
+    return f"machine_{digest[:16]}"
+
+
+def candidate_id_for(prompt_id: str, position: int, instruction: str) -> str:
+    """Identifies one parsed candidate so a replayed batch maps onto the same decision."""
+    key = f"{prompt_id}\x1f{position}\x1f{normalize_instruction(instruction)}"
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
+
+
+class PoolStore:
+    """The task pool of one Self-Instruct run, stored in SQLite.
+
+    Open one per process (connections are not shared across processes); every method is a
+    short transaction so concurrent steps only wait on each other for milliseconds.
+    """
+
+    def __init__(self, path: Union[str, Path]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._connection.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __enter__(self) -> "PoolStore":
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    def add_seeds(self, seeds: Iterable["SeedTask"]) -> int:
+        """Adds seed tasks once; returns how many were new."""
+        now = time.time()
+        rows = [
+            (seed.id, "seed", seed.instruction, int(seed.is_classification), now)
+            for seed in seeds
+        ]
+        with self._connection:
+            before = self.count()
+            self._connection.executemany(
+                "INSERT OR IGNORE INTO tasks (task_id, origin, instruction,"
+                " is_classification, created_at) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            return self.count() - before
+
+    def count(self, origin: Optional[str] = None) -> int:
+        if origin is None:
+            (value,) = self._connection.execute("SELECT COUNT(*) FROM tasks").fetchone()
+        else:
+            (value,) = self._connection.execute(
+                "SELECT COUNT(*) FROM tasks WHERE origin = ?", (origin,)
+            ).fetchone()
+        return int(value)
+
+    def tasks(self, origin: Optional[str] = None, after_seq: int = 0) -> list[dict[str, Any]]:
+        """Pool tasks in the order they entered the pool."""
+        query = (
+            "SELECT seq, task_id, origin, instruction, bootstrap_round FROM tasks"
+            " WHERE seq > ?"
+        )
+        params: list[Any] = [after_seq]
+        if origin is not None:
+            query += " AND origin = ?"
+            params.append(origin)
+        rows = self._connection.execute(query + " ORDER BY seq", params).fetchall()
+        keys = ("seq", "task_id", "origin", "instruction", "bootstrap_round")
+        return [dict(zip(keys, row)) for row in rows]
+
+    def accepted_candidate(self, candidate_id: str) -> Optional[dict[str, Any]]:
+        """The earlier acceptance of this candidate, when a batch is replayed after a crash."""
+        row = self._connection.execute(
+            "SELECT task_id, rouge_l_max, most_similar_task_id FROM tasks"
+            " WHERE candidate_id = ?",
+            (candidate_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"task_id": row[0], "rouge_l_max": row[1], "most_similar_task_id": row[2]}
+
+    def accept(
+        self,
+        *,
+        candidate_id: str,
+        instruction: str,
+        bootstrap_round: Optional[int],
+        rouge_l_max: float,
+        most_similar_task_id: Optional[str],
+    ) -> str:
+        """Adds a machine task to the pool and returns its task id."""
+        task_id = task_id_for(instruction)
+        with self._connection:
+            self._connection.execute(
+                "INSERT OR IGNORE INTO tasks (task_id, candidate_id, origin, instruction,"
+                " bootstrap_round, rouge_l_max, most_similar_task_id, created_at)"
+                " VALUES (?, ?, 'machine', ?, ?, ?, ?, ?)",
+                (
+                    task_id,
+                    candidate_id,
+                    instruction,
+                    bootstrap_round,
+                    rouge_l_max,
+                    most_similar_task_id,
+                    time.time(),
+                ),
+            )
+        return task_id
+
+    # -- drops ---------------------------------------------------------------------------
+
+    def record_drops(self, drops: Iterable[dict[str, Any]]) -> None:
+        """Records why candidates left the run; keyed by (candidate, stage), so replays
+        don't double count."""
+        rows = [
+            (
+                drop["candidate_id"],
+                drop["stage"],
+                drop["reason"],
+                drop.get("score"),
+                drop.get("text"),
+                drop.get("bootstrap_round"),
+            )
+            for drop in drops
+        ]
+        if not rows:
+            return
+        with self._connection:
+            self._connection.executemany(
+                "INSERT OR REPLACE INTO drops (candidate_id, stage, reason, score, text,"
+                " bootstrap_round) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def drop_counts(self) -> Counter[tuple[str, str]]:
+        rows = self._connection.execute(
+            "SELECT stage, reason, COUNT(*) FROM drops GROUP BY stage, reason"
+        ).fetchall()
+        return Counter({(stage, reason): count for stage, reason, count in rows})
+
+    def drops(self) -> list[dict[str, Any]]:
+        rows = self._connection.execute(
+            "SELECT candidate_id, stage, reason, score, text, bootstrap_round FROM drops"
+        ).fetchall()
+        keys = ("candidate_id", "stage", "reason", "score", "text", "bootstrap_round")
+        return [dict(zip(keys, row)) for row in rows]
+
+    # -- finished tasks ------------------------------------------------------------------
+
+    def complete(self, records: Iterable[dict[str, Any]]) -> None:
+        """Stores finished tasks (instruction + instances); the latest write of a task wins."""
+        with self._connection:
+            for record in records:
+                (seq,) = self._connection.execute(
+                    "SELECT COALESCE((SELECT seq FROM tasks WHERE task_id = ?),"
+                    " (SELECT COALESCE(MAX(seq), 0) + 1 FROM completed))",
+                    (record["task_id"],),
+                ).fetchone()
+                self._connection.execute(
+                    "INSERT OR REPLACE INTO completed (task_id, seq, record) VALUES (?, ?, ?)",
+                    (record["task_id"], seq, json.dumps(record, ensure_ascii=False)),
+                )
+
+    def completed(self) -> list[dict[str, Any]]:
+        rows = self._connection.execute(
+            "SELECT record FROM completed ORDER BY seq"
+        ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def completed_count(self) -> int:
+        (value,) = self._connection.execute("SELECT COUNT(*) FROM completed").fetchone()
+        return int(value)
+
+    # -- counters ------------------------------------------------------------------------
+
+    def increment(self, name: str, by: int = 1) -> None:
+        with self._connection:
+            self._connection.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                (name, by),
+            )
+
+    def counters(self) -> dict[str, int]:
+        return dict(self._connection.execute("SELECT name, value FROM counters").fetchall())

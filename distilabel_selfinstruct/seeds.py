@@ -1,0 +1,134 @@
+"""Seed tasks in the official Self-Instruct JSONL format.
+
+One task per line: `{"id", "name", "instruction", "instances": [{"input", "output"}],
+"is_classification"}`. The loader accepts the paper's `seed_tasks.jsonl` as it is and reports
+a malformed file with its path, line number and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Union
+
+PathLike = Union[str, Path]
+
+REQUIRED_KEYS: dict[str, type] = {
+    "instruction": str,
+    "instances": list,
+    "is_classification": bool,
+}
+
+
+class SeedFileError(ValueError):
+    """A seed file that can't be read, with the place that is wrong."""
+
+    def __init__(self, path: PathLike, line: int | None, problem: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class Instance:
+    input: str
+    output: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"input": self.input, "output": self.output}
+
+
+@dataclass(frozen=True)
+class SeedTask:
+    id: str
+    name: str
+    instruction: str
+    instances: tuple[Instance, ...] = field(default_factory=tuple)
+    is_classification: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "instruction": self.instruction,
+            "instances": [instance.to_dict() for instance in self.instances],
+            "is_classification": self.is_classification,
+        }
+
+
+def bundled_seed_path() -> Path:
+    """The project's own seed set (`seeds/seed_tasks.jsonl`)."""
+    return Path(__file__).resolve().parent.parent / "seeds" / "seed_tasks.jsonl"
+
+
+def _parse_task(obj: Any, path: PathLike, line: int) -> SeedTask:
+    if not isinstance(obj, dict):
+        raise SeedFileError(path, line, f"expected a JSON object, got {type(obj).__name__}")
+    for key, expected in REQUIRED_KEYS.items():
+        if key not in obj:
+            raise SeedFileError(path, line, f"missing key '{key}'")
+        if not isinstance(obj[key], expected):
+            raise SeedFileError(
+                path,
+                line,
+                f"'{key}' must be {expected.__name__}, got {type(obj[key]).__name__}",
+            )
+    if not obj["instruction"].strip():
+        raise SeedFileError(path, line, "'instruction' is empty")
+    instances = []
+    for position, raw in enumerate(obj["instances"]):
+        if not isinstance(raw, dict) or not isinstance(raw.get("output"), str):
+            raise SeedFileError(
+                path, line, f"instance {position} needs a string 'output' (and optional 'input')"
+            )
+        raw_input = raw.get("input", "")
+        if not isinstance(raw_input, str):
+            raise SeedFileError(path, line, f"instance {position}: 'input' must be a string")
+        instances.append(Instance(input=raw_input, output=raw["output"]))
+    task_id = obj.get("id", f"seed_task_{line - 1}")
+    return SeedTask(
+        id=str(task_id),
+        name=str(obj.get("name", task_id)),
+        instruction=obj["instruction"],
+        instances=tuple(instances),
+        is_classification=obj["is_classification"],
+    )
+
+
+def load_seed_tasks(paths: PathLike | Iterable[PathLike]) -> list[SeedTask]:
+    """Reads one or more seed files; ids must be unique across them.
+
+    Raises:
+        SeedFileError: naming the file and line of the first problem found.
+    """
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    tasks: list[SeedTask] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SeedFileError(path, None, "file not found") from None
+        except UnicodeDecodeError as error:
+            raise SeedFileError(path, None, f"not UTF-8 text ({error.reason})") from None
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise SeedFileError(path, number, f"invalid JSON ({error.msg})") from None
+            task = _parse_task(obj, path, number)
+            if task.id in seen:
+                raise SeedFileError(
+                    path, number, f"duplicate id '{task.id}' (first in {seen[task.id]})"
+                )
+            seen[task.id] = f"{path}:{number}"
+            tasks.append(task)
+    if not tasks:
+        raise SeedFileError(paths[-1] if paths else "<none>", None, "no seed tasks found")
+    return tasks
