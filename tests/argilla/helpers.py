@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 from typing import Any
 
 from distilabel_selfinstruct.argilla import schema as s
@@ -87,3 +88,10 @@ def reviewed(task: dict[str, Any], votes_per_instance: list[list[Vote]]) -> list
             )
         )
     return out
+
+
+def unused_port() -> int:
+    """A localhost port nothing listens on (bound then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
