@@ -44,9 +44,7 @@ def _mark_ranges() -> str:
 
 
 def _range(lo: int, hi: int) -> str:
-    return (
-        re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
-    )
+    return re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
 
 
 @lru_cache(maxsize=1)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -204,9 +205,7 @@ class RougeLIndex:
                 ``<= score_floor`` (exact for that index, a lower bound of the
                 max), which is much cheaper to find.
         """
-        return RougeLMatch(
-            *self._search(self._token_ids(text, grow=False), score_floor)
-        )
+        return RougeLMatch(*self._search(self._token_ids(text, grow=False), score_floor))
 
     def filter_batch(
         self, texts: Iterable[str], threshold: float = 0.7, score_floor: float = 0.0
@@ -242,108 +241,104 @@ class RougeLIndex:
             return 0.0, -1
         m = len(tids)
         postings = self._postings
-        # Query elements (k-th occurrence of a token) present in the pool.
-        elements: list[tuple[int, int]] = []
+        # Multiset overlap of the query with every item, from the query's
+        # elements (k-th occurrence of a token) that the pool knows.
+        overlap = np.zeros(n_items, dtype=np.uint8 if m < 256 else np.int32)
         seen: dict[int, int] = {}
+        shared = 0
         for t in tids:
             k = seen.get(t, 0) + 1
             seen[t] = k
             e = postings.element(t, k)
             if e is not None:
-                elements.append((postings.df(e), e))
-        if not elements:
+                postings.add_to(overlap, e)
+                shared += 1
+        if not shared:
             return 0.0, 0  # nothing shared: every score is 0, argmax is 0
-        elements.sort()
         query = self._sequence(tids)
         lens = self._lens.view()
-        overlap = np.zeros(n_items, dtype=np.int32)
-        remaining = len(elements)  # unscanned elements: slack of every bound
-        pos = 0
-
-        def scan() -> None:
-            nonlocal pos, remaining
-            overlap[postings.items(elements[pos][1])] += 1
-            pos += 1
-            remaining -= 1
-
-        # 1. Rare elements are cheap to scan and find the likely best matches.
-        budget, spent = max(n_items >> 3, 64), 0
-        while pos < len(elements) and spent + elements[pos][0] <= budget:
-            spent += elements[pos][0]
-            scan()
-            if _unseen_bound(remaining, m) + _EPS < floor:
+        # LCS <= overlap o, and an item with LCS <= o scores at most
+        # F(o, m, o) whatever its length: visit items by decreasing overlap
+        # until that bound falls below the best score found (or the floor).
+        best = (-1.0, -1)
+        for o in range(int(overlap.max()), 0, -1):
+            level = max(best[0], floor)
+            if _overlap_bound(o, m) + _EPS < level:
                 break
-        if pos == 0:
-            scan()
-        best = self._refine(query, m, overlap, lens, remaining, floor, (-1.0, -1), 16)
-        # 2. Scan common elements only while an unseen item could still compete.
-        while pos < len(elements) and (
-            _unseen_bound(remaining, m) + _EPS >= max(best[0], floor)
-        ):
-            scan()
-        # 3. Exact LCS for every item whose bound reaches the best score.
-        best = self._refine(query, m, overlap, lens, remaining, floor, best, None)
-        if best[1] < 0:  # max <= floor and nothing evaluated: report item 0
-            return self._pair_score(query, m, 0), 0
+            items = np.flatnonzero(overlap == o)
+            if best[1] >= 0:  # keep lengths whose bound F(min(o, n), m, n) reaches level
+                n_lo, n_hi = _length_window(o, m, level)
+                n = lens[items]
+                items = items[(n >= n_lo) & (n <= n_hi)]
+            if not len(items):
+                continue
+            n = lens[items]
+            bound = _f_measure_positive(np.minimum(n, o), m, n)
+            order = np.argsort(-bound, kind="stable")  # ties: lower index first
+            items, bound = items[order], bound[order]
+            start, chunk = 0, 32
+            while start < len(items) and bound[start] + _EPS >= max(best[0], floor):
+                stop = start + chunk
+                best = self._evaluate(query, m, items[start:stop], best)
+                start, chunk = stop, 2 * chunk
         return best
 
-    def _refine(
-        self,
-        query: str | list[int],
-        m: int,
-        overlap: np.ndarray,
-        lens: np.ndarray,
-        remaining: int,
-        floor: float,
-        best: tuple[float, int],
-        limit: int | None,
+    def _evaluate(
+        self, query: str | list[int], m: int, items: np.ndarray, best: tuple[float, int]
     ) -> tuple[float, int]:
-        """Branch and bound over scanned items; `limit` caps LCS evaluations."""
-        touched = np.flatnonzero(overlap)
-        n = lens[touched]
-        bound = _f_measure_array(
-            np.minimum(np.minimum(overlap[touched] + remaining, n), m), m, n
-        )
-        level = max(best[0], floor)
-        keep = bound + _EPS >= level
-        if limit is not None and not keep.any() and best[1] < 0:
-            keep = bound == bound.max()  # always evaluate something once
-        touched, bound = touched[keep], bound[keep]
-        order = np.argsort(-bound, kind="stable")  # ties: lower index first
-        if limit is not None:
-            order = order[:limit]
+        """Exact scores of `items`; returns the better of them and `best`."""
+        if not len(items):
+            return best
         seqs = self._seqs
-        best_score, best_index = best
-        chunk, start = 16, 0
-        while start < len(order):
-            part = order[start : start + chunk]
-            if bound[part[0]] + _EPS < max(best_score, floor):
-                break
-            ids = touched[part]
-            lcs = process.cdist(
-                [query],
-                [seqs[i] for i in ids.tolist()],
-                scorer=LCSseq.similarity,
-                dtype=np.int32,
-            )[0]
-            scores = _f_measure_array(lcs, m, lens[ids])
-            top = scores.max()
-            if top >= best_score:
-                index = int(ids[scores == top].min())
-                if top > best_score or index < best_index:
-                    best_score, best_index = float(top), index
-            start += chunk
-            chunk *= 2
-        return best_score, best_index
-
-    def _pair_score(self, query: str | list[int], m: int, item: int) -> float:
-        lcs = LCSseq.similarity(query, self._seqs[item])
-        return f_measure(lcs, m, int(self._lens.view()[item]))
+        lcs = process.cdist(
+            [query],
+            [seqs[i] for i in items.tolist()],
+            scorer=LCSseq.similarity,
+            dtype=np.int32,
+        )[0]
+        scores = _f_measure_positive(lcs, m, self._lens.view()[items])
+        top = scores.max()
+        if top < best[0]:
+            return best
+        index = int(items[scores == top].min())
+        if top > best[0] or index < best[1]:
+            return float(top), index
+        return best
 
 
-def _unseen_bound(remaining: int, m: int) -> float:
-    """Max F of an item sharing at most `remaining` tokens, over all lengths."""
-    return f_measure(remaining, m, remaining) if remaining > 0 else 0.0
+@lru_cache(maxsize=4096)
+def _overlap_bound(overlap: int, m: int) -> float:
+    """Max F of an item sharing at most `overlap` tokens with the query, any length."""
+    return f_measure(overlap, m, overlap) if overlap > 0 else 0.0
+
+
+def _length_window(overlap: int, m: int, level: float) -> tuple[int, int]:
+    """Item lengths n whose bound F(min(overlap, n), m, n) may reach `level`.
+
+    The bound rises with n up to n = overlap (L = n) and falls after it
+    (L = overlap), so the lengths form an interval around `overlap`.
+    """
+    if level <= 0:
+        return 1, 1 << 30
+
+    def reaches(lcs: int, n: int) -> bool:
+        return f_measure(lcs, m, n) + _EPS >= level
+
+    if not reaches(overlap, overlap):
+        return 1, 0
+    # 2L / (m + n) >= level  <=>  n >= level*m / (2-level) (rising side, L = n)
+    lo = min(overlap, max(1, int(level * m / (2 - level)) - 1))
+    while lo > 1 and reaches(lo - 1, lo - 1):
+        lo -= 1
+    while not reaches(lo, lo):
+        lo += 1
+    # ... and n <= 2*overlap/level - m on the falling side (L = overlap).
+    hi = max(overlap, int(2 * overlap / level) - m + 1)
+    while hi > overlap and not reaches(overlap, hi):
+        hi -= 1
+    while reaches(overlap, hi + 1):
+        hi += 1
+    return lo, hi
 
 
 def _char(token_id: int) -> str:
@@ -365,3 +360,10 @@ def _f_measure_array(lcs: np.ndarray, m: int, n: np.ndarray) -> np.ndarray:
         total = precision + recall
         f = 2 * precision * recall / total
     return np.where((n > 0) & (total > 0), f, 0.0)
+
+
+def _f_measure_positive(lcs: np.ndarray, m: int, n: np.ndarray) -> np.ndarray:
+    """`_f_measure_array` for lcs >= 1 and n >= 1 (no zero divisions to guard)."""
+    precision = lcs / n
+    recall = lcs / m
+    return 2 * precision * recall / (precision + recall)
