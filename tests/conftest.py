@@ -1,0 +1,45 @@
+"""Shared fixtures for the Self-Instruct unit tests.
+
+- `isolated_env`: points DISTILABEL_CACHE_DIR and HF_HOME at fresh temporary directories, so a
+  step used outside a Pipeline can't read or write the user's caches. Test modules opt in with
+  `pytestmark = pytest.mark.usefixtures("isolated_env")` (it is not autouse, to leave the
+  Argilla tests' environment alone).
+- `pool_path`: a path for a new SQLite pool store in the test's temporary directory.
+- `paper_seeds`: the paper's 175 seed tasks at `../shared/data/seed_tasks.jsonl` (relative to
+  the repository root); the test is skipped when the file is absent. It is never copied into
+  the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PAPER_SEEDS = REPO_ROOT.parent / "shared" / "data" / "seed_tasks.jsonl"
+
+
+def paper_seeds_or_skip() -> Path:
+    """The paper's seed file, or a clean skip when this checkout doesn't have it."""
+    if not PAPER_SEEDS.is_file():
+        pytest.skip(f"paper seed file not found at {PAPER_SEEDS}")
+    return PAPER_SEEDS
+
+
+@pytest.fixture
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    root = tmp_path_factory.mktemp("env")
+    monkeypatch.setenv("DISTILABEL_CACHE_DIR", str(root / "distilabel"))
+    monkeypatch.setenv("HF_HOME", str(root / "hf"))
+    return root
+
+
+@pytest.fixture
+def pool_path(tmp_path: Path) -> Path:
+    return tmp_path / "pool.sqlite"
+
+
+@pytest.fixture
+def paper_seeds() -> Path:
+    return paper_seeds_or_skip()

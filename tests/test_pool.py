@@ -1,0 +1,174 @@
+"""The SQLite task pool: idempotent writes (so replays don't duplicate) and shared access."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from distilabel_selfinstruct.pool import (
+    PoolStore,
+    candidate_id_for,
+    normalize_instruction,
+    task_id_for,
+)
+from distilabel_selfinstruct.seeds import Instance, SeedTask
+
+SEEDS = [
+    SeedTask("seed_task_0", "a", "Name three colors.", (Instance("", "Red, blue, green."),)),
+    SeedTask("seed_task_1", "b", "Is this spam?", (Instance("Win $$$", "Spam"),), True),
+]
+
+
+def accept(store: PoolStore, instruction: str, candidate_id: str, score: float = 0.2) -> str:
+    return store.accept(
+        candidate_id=candidate_id,
+        instruction=instruction,
+        bootstrap_round=1,
+        rouge_l_max=score,
+        most_similar_task_id="seed_task_0",
+    )
+
+
+@pytest.fixture
+def store(pool_path: Path):
+    with PoolStore(pool_path) as opened:
+        yield opened
+
+
+def test_ids_are_content_ids() -> None:
+    assert normalize_instruction("  Write\n a   Poem. ") == "Write a Poem."
+    assert task_id_for("Write a poem.") == task_id_for(" Write  a poem.\n")
+    # Case is kept: the paper's data is case-sensitive.
+    assert task_id_for("Write a poem.") != task_id_for("write a poem.")
+    assert task_id_for("Write a poem.").startswith("machine_")
+    assert candidate_id_for("r0p0", 1, "Do X.") == candidate_id_for("r0p0", 1, "Do  X.")
+    assert candidate_id_for("r0p0", 1, "Do X.") != candidate_id_for("r0p0", 2, "Do X.")
+    assert candidate_id_for("r0p0", 1, "Do X.") != candidate_id_for("r0p1", 1, "Do X.")
+
+
+def test_store_creates_missing_parent_directories(tmp_path: Path) -> None:
+    with PoolStore(tmp_path / "a" / "b" / "pool.sqlite") as store:
+        assert store.count() == 0
+    assert (tmp_path / "a" / "b" / "pool.sqlite").exists()
+
+
+def test_add_seeds_is_idempotent(store: PoolStore) -> None:
+    assert store.add_seeds(SEEDS) == 2
+    assert store.add_seeds(SEEDS) == 0
+    assert store.count() == 2 and store.count("seed") == 2 and store.count("machine") == 0
+    tasks = store.tasks()
+    assert [t["task_id"] for t in tasks] == ["seed_task_0", "seed_task_1"]
+    assert [t["origin"] for t in tasks] == ["seed", "seed"]
+    assert tasks[0]["instruction"] == "Name three colors."
+
+
+def test_accept_returns_content_id_and_is_idempotent(store: PoolStore) -> None:
+    store.add_seeds(SEEDS)
+    task_id = accept(store, "Write a haiku about rust.", "c1")
+    assert task_id == task_id_for("Write a haiku about rust.")
+    assert accept(store, "Write a haiku about rust.", "c1") == task_id
+    assert store.count("machine") == 1
+    machine = store.tasks(origin="machine")
+    assert [(t["task_id"], t["bootstrap_round"]) for t in machine] == [(task_id, 1)]
+    # tasks() can continue from the last seq seen.
+    last_seed_seq = store.tasks(origin="seed")[-1]["seq"]
+    assert [t["task_id"] for t in store.tasks(after_seq=last_seed_seq)] == [task_id]
+
+
+def test_accepted_candidate_replay(store: PoolStore) -> None:
+    assert store.accepted_candidate("c1") is None
+    task_id = accept(store, "Write a haiku about rust.", "c1", score=0.41)
+    assert store.accepted_candidate("c1") == {
+        "task_id": task_id,
+        "rouge_l_max": 0.41,
+        "most_similar_task_id": "seed_task_0",
+    }
+    assert store.accepted_candidate("c2") is None
+
+
+def test_record_drops_is_idempotent_per_candidate_and_stage(store: PoolStore) -> None:
+    drop = {"candidate_id": "c1", "stage": "rouge_l", "reason": "rouge_l_too_similar", "score": 0.9}
+    store.record_drops([drop])
+    store.record_drops([drop])
+    assert store.drop_counts() == Counter({("rouge_l", "rouge_l_too_similar"): 1})
+    # The same candidate at another stage is another drop.
+    store.record_drops([{"candidate_id": "c1", "stage": "commit", "reason": "target_reached"}])
+    store.record_drops([])
+    assert store.drop_counts() == Counter(
+        {("rouge_l", "rouge_l_too_similar"): 1, ("commit", "target_reached"): 1}
+    )
+    recorded = {d["stage"]: d for d in store.drops()}
+    assert recorded["rouge_l"]["score"] == 0.9
+    assert recorded["commit"]["score"] is None and recorded["commit"]["text"] is None
+
+
+def test_drop_counts_group_by_stage_and_reason(store: PoolStore) -> None:
+    store.record_drops(
+        [
+            {"candidate_id": f"c{i}", "stage": "instruction_filters", "reason": reason}
+            for i, reason in enumerate(["too_short", "too_short", "too_long"])
+        ]
+        + [{"candidate_id": "c0", "stage": "rouge_l", "reason": "too_short", "bootstrap_round": 3}]
+    )
+    assert store.drop_counts() == Counter(
+        {
+            ("instruction_filters", "too_short"): 2,
+            ("instruction_filters", "too_long"): 1,
+            ("rouge_l", "too_short"): 1,
+        }
+    )
+    assert [d["bootstrap_round"] for d in store.drops() if d["stage"] == "rouge_l"] == [3]
+
+
+def test_complete_dedups_by_task_id_and_keeps_pool_order(store: PoolStore) -> None:
+    store.add_seeds(SEEDS)
+    ids = [accept(store, f"Machine task number {i}.", f"c{i}") for i in range(3)]
+    store.complete([{"task_id": ids[2], "instruction": "third", "instances": []}])
+    store.complete([{"task_id": ids[0], "instruction": "first", "instances": []}])
+    store.complete(
+        [
+            {"task_id": ids[1], "instruction": "second", "instances": []},
+            {
+                "task_id": ids[0],
+                "instruction": "first, rewritten",
+                "instances": [{"input": "", "output": "é"}],
+            },
+        ]
+    )
+    completed = store.completed()
+    assert [r["task_id"] for r in completed] == ids
+    assert store.completed_count() == 3
+    # The latest write of a task wins, non-ASCII text survives.
+    assert completed[0]["instruction"] == "first, rewritten"
+    assert completed[0]["instances"] == [{"input": "", "output": "é"}]
+
+
+def test_counters(store: PoolStore) -> None:
+    assert store.counters() == {}
+    store.increment("instruction_prompts", 4)
+    store.increment("instruction_prompts", 4)
+    store.increment("other")
+    assert store.counters() == {"instruction_prompts": 8, "other": 1}
+
+
+def test_two_stores_on_one_file_see_each_others_writes(pool_path: Path) -> None:
+    # Two connections stand for two distilabel step processes.
+    with PoolStore(pool_path) as writer, PoolStore(pool_path) as reader:
+        writer.add_seeds(SEEDS)
+        assert reader.count("seed") == 2
+        task_id = accept(reader, "Write a haiku about rust.", "c1")
+        assert writer.accepted_candidate("c1")["task_id"] == task_id
+        assert [t["task_id"] for t in writer.tasks(origin="machine")] == [task_id]
+        writer.record_drops([{"candidate_id": "c9", "stage": "rouge_l", "reason": "x"}])
+        reader.record_drops([{"candidate_id": "c9", "stage": "rouge_l", "reason": "x"}])
+        assert writer.drop_counts() == reader.drop_counts() == Counter({("rouge_l", "x"): 1})
+        reader.complete([{"task_id": task_id, "instances": []}])
+        writer.increment("n")
+        reader.increment("n")
+        assert writer.completed_count() == 1
+        assert reader.counters() == writer.counters() == {"n": 2}
+    # And the data outlives the connections.
+    with PoolStore(pool_path) as again:
+        assert again.count() == 3 and again.completed_count() == 1

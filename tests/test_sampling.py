@@ -1,0 +1,235 @@
+"""Demonstration sampling and the round generator that drives the bootstrap loop."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.sampling import SampleDemonstrations, sample_demonstrations
+from distilabel_selfinstruct.seeds import bundled_seed_path, load_seed_tasks
+
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
+HUMAN = [
+    {"task_id": f"seed_task_{i}", "instruction": f"Seed {i}.", "origin": "seed"} for i in range(30)
+]
+
+
+def machine_tasks(count: int) -> list[dict]:
+    return [
+        {"task_id": f"machine_{i}", "instruction": f"Machine {i}.", "origin": "machine"}
+        for i in range(count)
+    ]
+
+
+def origins(demonstrations: list[dict]) -> Counter:
+    return Counter(task["origin"] for task in demonstrations)
+
+
+def test_six_human_and_two_machine_when_enough_machine_tasks() -> None:
+    chosen = sample_demonstrations(random.Random(0), HUMAN, machine_tasks(10), 8, 2)
+    assert len(chosen) == 8
+    assert origins(chosen) == Counter({"seed": 6, "machine": 2})
+    assert len({task["task_id"] for task in chosen}) == 8
+
+
+@pytest.mark.parametrize(("available", "expected_machine"), [(0, 0), (1, 1), (2, 2)])
+def test_fewer_machine_tasks_fill_up_with_human(available: int, expected_machine: int) -> None:
+    chosen = sample_demonstrations(random.Random(0), HUMAN, machine_tasks(available), 8, 2)
+    assert len(chosen) == 8
+    assert origins(chosen)["machine"] == expected_machine
+    assert origins(chosen)["seed"] == 8 - expected_machine
+
+
+def test_small_pools_give_what_there_is() -> None:
+    chosen = sample_demonstrations(random.Random(0), HUMAN[:3], machine_tasks(1), 8, 2)
+    assert origins(chosen) == Counter({"seed": 3, "machine": 1})
+
+
+def test_no_duplicates_over_many_draws() -> None:
+    rng = random.Random(1)
+    for _ in range(200):
+        chosen = sample_demonstrations(rng, HUMAN[:9], machine_tasks(3), 8, 2, recency_bias=2.0)
+        ids = [task["task_id"] for task in chosen]
+        assert len(ids) == len(set(ids)) == 8
+
+
+@pytest.mark.parametrize("bias", [0.0, 3.0])
+def test_deterministic_for_the_same_seed(bias: float) -> None:
+    machine = machine_tasks(20)
+    first = sample_demonstrations(random.Random(7), HUMAN, machine, 8, 2, bias)
+    second = sample_demonstrations(random.Random(7), HUMAN, machine, 8, 2, bias)
+    other = sample_demonstrations(random.Random(8), HUMAN, machine, 8, 2, bias)
+    assert first == second
+    assert first != other
+
+
+def newest_share(bias: float, draws: int = 3000) -> tuple[float, float]:
+    machine = machine_tasks(10)
+    rng = random.Random(1234)
+    counts: Counter = Counter()
+    for _ in range(draws):
+        for task in sample_demonstrations(rng, HUMAN, machine, 8, 1, bias):
+            if task["origin"] == "machine":
+                counts[task["task_id"]] += 1
+    return counts["machine_9"] / draws, counts["machine_0"] / draws
+
+
+def test_recency_bias_favours_the_newest() -> None:
+    # Uniform: each of 10 tasks ~10%. Bias 5: the newest has weight 1, the oldest e^-4.5,
+    # so the newest is drawn ~40% of the time and the oldest ~0.4%.
+    uniform_newest, uniform_oldest = newest_share(0.0)
+    biased_newest, biased_oldest = newest_share(5.0)
+    assert 0.07 < uniform_newest < 0.13 and 0.07 < uniform_oldest < 0.13
+    assert biased_newest > 0.33
+    assert biased_oldest < 0.02
+    assert biased_newest > 3 * uniform_newest
+
+
+def make_step(pool_path: Path, **kwargs) -> SampleDemonstrations:
+    step = SampleDemonstrations(pool_path=str(pool_path), **kwargs)
+    step.load()
+    return step
+
+
+def accept(store: PoolStore, instruction: str) -> str:
+    return store.accept(
+        candidate_id=f"cand-{instruction}",
+        instruction=instruction,
+        bootstrap_round=0,
+        rouge_l_max=0.1,
+        most_similar_task_id=None,
+    )
+
+
+def test_load_adds_the_bundled_seeds_once(pool_path: Path) -> None:
+    make_step(pool_path).unload()
+    step = make_step(pool_path)
+    with PoolStore(pool_path) as store:
+        assert store.count("seed") == len(load_seed_tasks(bundled_seed_path()))
+    step.unload()
+
+
+def test_rounds_have_the_documented_columns(pool_path: Path) -> None:
+    step = make_step(pool_path, batch_size=3, num_instructions=5, max_rounds=10)
+    rounds = step.process()
+    rows, last = next(rounds)
+    assert last is False
+    assert len(rows) == 3
+    assert [set(row) for row in rows] == [set(step.outputs)] * 3
+    assert [row["prompt_id"] for row in rows] == ["r0p0", "r0p1", "r0p2"]
+    assert {row["bootstrap_round"] for row in rows} == {0}
+    seeds = {seed.id: seed.instruction for seed in load_seed_tasks(bundled_seed_path())}
+    for row in rows:
+        assert len(row["demonstrations"]) == 8
+        assert len(set(row["demonstration_ids"])) == 8
+        assert [seeds[i] for i in row["demonstration_ids"]] == row["demonstrations"]
+    rows, _ = next(rounds)
+    assert [row["prompt_id"] for row in rows] == ["r1p0", "r1p1", "r1p2"]
+    with PoolStore(pool_path) as store:
+        assert store.counters()["instruction_prompts"] == 6
+    step.unload()
+
+
+def test_rounds_are_reproducible(pool_path: Path, tmp_path: Path) -> None:
+    first = make_step(pool_path, batch_size=2, random_seed=5)
+    second = make_step(tmp_path / "other.sqlite", batch_size=2, random_seed=5)
+    assert next(first.process())[0] == next(second.process())[0]
+    different = make_step(tmp_path / "third.sqlite", batch_size=2, random_seed=6)
+    assert next(different.process())[0] != next(first.process())[0]
+
+
+def test_rounds_are_numbered_from_the_offset(pool_path: Path) -> None:
+    step = make_step(pool_path, batch_size=2)
+    rows, _ = next(step.process(offset=6))
+    assert [row["prompt_id"] for row in rows] == ["r3p0", "r3p1"]
+    assert {row["bootstrap_round"] for row in rows} == {3}
+
+
+def test_machine_tasks_accepted_between_rounds_become_demonstrations(pool_path: Path) -> None:
+    step = make_step(pool_path, batch_size=2, num_instructions=50)
+    rounds = step.process()
+    rows, _ = next(rounds)
+    assert not any(i.startswith("machine_") for row in rows for i in row["demonstration_ids"])
+    with PoolStore(pool_path) as store:  # another process, e.g. RougeLFilter
+        new_id = accept(store, "Write a haiku about rust.")
+    rows, _ = next(rounds)
+    for row in rows:
+        # One machine task in the pool, up to two allowed: every prompt shows it.
+        assert new_id in row["demonstration_ids"]
+        assert "Write a haiku about rust." in row["demonstrations"]
+        assert len(row["demonstrations"]) == 8
+
+
+def test_stops_when_finished_tasks_reach_the_target(pool_path: Path) -> None:
+    step = make_step(pool_path, batch_size=2, num_instructions=2, max_rounds=100)
+    rounds = step.process()
+    assert next(rounds)[1] is False
+    with PoolStore(pool_path) as store:
+        ids = [accept(store, f"Machine task {i}.") for i in range(2)]
+    # Two in flight at the default survival of 0.8 are not expected to be enough.
+    assert next(rounds)[1] is False
+    with PoolStore(pool_path) as store:
+        store.complete([{"task_id": task_id, "instances": []} for task_id in ids])
+    rows, last = next(rounds)
+    assert last is True and len(rows) == 2
+    with pytest.raises(StopIteration):
+        next(rounds)
+
+
+def test_stops_when_in_flight_tasks_are_expected_to_reach_the_target(pool_path: Path) -> None:
+    step = make_step(pool_path, batch_size=2, num_instructions=4, max_rounds=100)
+    with PoolStore(pool_path) as store:
+        for i in range(5):
+            accept(store, f"Machine task {i}.")
+    # 5 in flight x 0.8 expected survival = 4.
+    assert next(step.process())[1] is True
+    assert step.expected_finished() == pytest.approx(4.0)
+
+
+def test_measured_survival_replaces_the_default(pool_path: Path) -> None:
+    step = make_step(pool_path, batch_size=2, num_instructions=100)
+    with PoolStore(pool_path) as store:
+        ids = [accept(store, f"Machine task {i}.") for i in range(10)]
+        store.complete([{"task_id": task_id, "instances": []} for task_id in ids[:3]])
+        store.record_drops(
+            [
+                {"candidate_id": i, "stage": "instances", "reason": "no_valid_instances"}
+                for i in ids[3:6]
+            ]
+        )
+        # Drops before acceptance don't make an in-flight task lost.
+        store.record_drops(
+            [{"candidate_id": "x", "stage": "rouge_l", "reason": "rouge_l_too_similar"}]
+        )
+    # 3 finished, 3 lost, 4 in flight at the measured 3 / 6 survival.
+    assert step.expected_finished() == pytest.approx(3 + 4 * 0.5)
+
+
+def test_stops_after_max_rounds(pool_path: Path) -> None:
+    step = make_step(pool_path, batch_size=1, num_instructions=1000, max_rounds=3)
+    flags = [last for _, last in step.process()]
+    assert flags == [False, False, True]
+
+
+def test_default_round_limit(pool_path: Path) -> None:
+    step = make_step(pool_path, batch_size=4, num_instructions=100)
+    assert step._round_limit() == 100
+    step = make_step(pool_path, batch_size=4, num_instructions=2)
+    assert step._round_limit() == 20
+
+
+def test_seeds_path_accepts_several_files(pool_path: Path, tmp_path: Path) -> None:
+    lines = bundled_seed_path().read_text("utf-8").splitlines()
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    one.write_text("\n".join(lines[:10]) + "\n", encoding="utf-8")
+    two.write_text("\n".join(lines[10:15]) + "\n", encoding="utf-8")
+    step = make_step(pool_path, seeds_path=f"{one}, {two}", batch_size=1)
+    with PoolStore(pool_path) as store:
+        assert store.count("seed") == 15
+    rows, _ = next(step.process())
+    assert len(rows[0]["demonstrations"]) == 8
