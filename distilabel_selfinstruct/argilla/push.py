@@ -164,7 +164,8 @@ def connect(api_url: str | None = None, api_key: Any = None, timeout: int = 60) 
 def resolve_workspace(client: rg.Argilla, workspace: str | None) -> rg.Workspace:
     url = client.api_url
     name = workspace or os.getenv(WORKSPACE_ENV)
-    with server_errors(url, "listing workspaces"):
+    with server_errors(url, "listing workspaces"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the SDK warns on unknown names; we raise below
         if name:
             ws = client.workspaces(name)
             if ws is None:
@@ -211,9 +212,10 @@ def get_or_create_dataset(
 ) -> rg.Dataset:
     """The review dataset, created with `build_settings` if absent.
 
-    A reused dataset must have the review schema; model names not yet declared
-    as options of the `model` terms metadata are added (terms values must be
-    declared options).
+    A new dataset gets an open `model` terms metadata (options cannot be added
+    later on 2.8). A reused dataset must have the review schema, and if it
+    declares model options (built by hand with `build_settings(models=[...])`)
+    the models pushed must be among them: terms values must be declared options.
     """
     import argilla as rg
 
@@ -221,18 +223,18 @@ def get_or_create_dataset(
     dataset = find_dataset(client, name, ws)
     url = client.api_url
     if dataset is None:
-        settings = s.build_settings(client, models=models, min_submitted=min_submitted)
+        settings = s.build_settings(client, min_submitted=min_submitted)
         with server_errors(url, f"creating dataset {name!r} in workspace {ws.name!r}"):
             dataset = rg.Dataset(name=name, workspace=ws, settings=settings, client=client).create()
         return dataset
     check_schema(dataset)
-    model_prop = dataset.settings.metadata[s.M_MODEL]
-    declared = set(model_prop.options or [])
-    new = {m for m in models if m} - declared
-    if model_prop.options is not None and new:
-        with server_errors(url, f"adding model names to dataset {name!r}"):
-            model_prop.options = sorted(declared | new)
-            model_prop.update()
+    declared = dataset.settings.metadata[s.M_MODEL].options
+    undeclared = sorted(set(models) - set(declared)) if declared is not None else []
+    if undeclared:
+        raise ReviewServerError(
+            f"dataset {name!r} only allows models {declared} and Argilla cannot add "
+            f"{undeclared} to an existing dataset; push to a new --dataset"
+        )
     return dataset
 
 
@@ -264,24 +266,30 @@ def upsert_records(
     records: Sequence[ReviewRecord],
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> tuple[int, int]:
-    """Upserts records by id in batches; returns (created, updated).
+    """Upserts records by id in batches of <= 500; returns (created, updated).
 
-    Calls the bulk upsert endpoint directly (as `dataset.records.log` does)
-    because only its reply says how many records were updated rather than
-    created. Re-logging a record replaces its fields and metadata whole, which is
-    what we want: a record always carries the full current content.
+    Re-logging a record replaces its fields and metadata whole, which is what we
+    want: a record always carries the full current content. The 2.8 server's
+    bulk reply does not say which records were updated, so `created` is the
+    growth of the dataset's record count during the push (exact unless
+    someone else adds records to the same dataset at the same time); the
+    records sent must have distinct ids.
     """
     batch_size = max(1, min(int(batch_size), MAX_BATCH_SIZE))
-    created = updated = 0
     with server_errors(client.api_url, f"sending records to {dataset.name!r}"):
+        before = _record_count(dataset)
         for start in range(0, len(records), batch_size):
             batch = [
                 to_sdk_record(r, dataset).api_model() for r in records[start : start + batch_size]
             ]
-            models, n_updated = client.api.records.bulk_upsert(dataset_id=dataset.id, records=batch)
-            updated += n_updated
-            created += len(models) - n_updated
-    return created, updated
+            # The bulk endpoint directly: `dataset.records.log` would draw a progress bar.
+            client.api.records.bulk_upsert(dataset_id=dataset.id, records=batch)
+        created = _record_count(dataset) - before
+    return created, len(records) - created
+
+
+def _record_count(dataset: rg.Dataset) -> int:
+    return int(dataset.progress()["total"])
 
 
 def push_tasks(
@@ -304,7 +312,8 @@ def push_tasks(
         ValueError: a task without id or instruction.
     """
     started = time.perf_counter()
-    normalized = [normalize_task(t) for t in tasks]
+    # One task per id (the last wins), so that every record id is sent once.
+    normalized = list({n["task_id"]: n for n in map(normalize_task, tasks)}.values())
     records = [r for t in normalized for r in task_to_records(t)]
     client = client or connect(api_url, api_key)
     dataset = get_or_create_dataset(

@@ -115,7 +115,7 @@ word counts.
 
 def build_settings(
     client: rg.Argilla,
-    models: Iterable[str] = (),
+    models: Iterable[str] | None = None,
     min_submitted: int = 1,
     guidelines: str = GUIDELINES,
 ) -> rg.Settings:
@@ -124,8 +124,11 @@ def build_settings(
     Args:
         client: the client every settings property is bound to (without it the
             SDK creates and connects a default client from the environment).
-        models: the generating model names, declared as the options of the
-            `model` terms metadata (terms values must be declared options).
+        models: None (the default) leaves the `model` terms metadata open: any
+            model name is accepted and still filterable. A list declares the
+            allowed names instead; Argilla 2.8 cannot add options to an existing
+            terms property (PATCH ignores them), so a closed list makes later
+            pushes from any other model fail.
         min_submitted: submitted responses needed to complete a record; set it
             to 2 or more to collect several reviews per record for agreement.
         guidelines: markdown guidelines shown to reviewers.
@@ -135,7 +138,7 @@ def build_settings(
     """
     import argilla as rg
 
-    model_options = sorted({m for m in models if m} | {UNKNOWN_MODEL})
+    model_options = None if models is None else sorted({m for m in models if m} | {UNKNOWN_MODEL})
     fields = [
         rg.TextField(name=FIELD_INSTRUCTION, title="Instruction", client=client),
         rg.TextField(

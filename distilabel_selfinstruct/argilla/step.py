@@ -1,7 +1,5 @@
 """`SelfInstructToArgilla`: a distilabel step sending Self-Instruct tasks to Argilla for review."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
@@ -161,14 +159,13 @@ class SelfInstructToArgilla(ArgillaBase):
     )
 
     _down: str | None = PrivateAttr(default=None)
-    _declared_models: set[str] = PrivateAttr(default_factory=set)
     _pushed_tasks: int = PrivateAttr(default=0)
     _not_pushed_tasks: int = PrivateAttr(default=0)
     _not_pushed_records: int = PrivateAttr(default=0)
     _invalid_rows: int = PrivateAttr(default=0)
 
     @property
-    def inputs(self) -> StepColumns:
+    def inputs(self) -> "StepColumns":
         return {
             "task_id": True,
             "instruction": True,
@@ -184,7 +181,7 @@ class SelfInstructToArgilla(ArgillaBase):
         }
 
     @property
-    def outputs(self) -> StepColumns:
+    def outputs(self) -> "StepColumns":
         return []
 
     def load(self) -> None:
@@ -211,7 +208,6 @@ class SelfInstructToArgilla(ArgillaBase):
             self._client,
             self.dataset_name,
             self.dataset_workspace,
-            models=self._declared_models,
             min_submitted=self.min_submitted,
         )
 
@@ -227,17 +223,14 @@ class SelfInstructToArgilla(ArgillaBase):
             )
 
     def _push(self, tasks: list[dict[str, Any]]) -> None:
-        models = {t["model_name"] for t in tasks}
-        if self._dataset is None or not models <= self._declared_models:
-            # Declares new model names as options of the `model` terms metadata.
-            self._declared_models |= models
+        if self._dataset is None:
             self._connect()
         records = [r for t in tasks for r in task_to_records(t)]
         if records:
             upsert_records(self._client, self._dataset, records, self.batch_size)
 
     @override
-    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore
+    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore
         """Upserts the batch's tasks as review records and yields the rows unchanged."""
         tasks = []
         for row in inputs:

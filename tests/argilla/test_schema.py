@@ -58,7 +58,7 @@ def test_questions(offline_client: SimpleNamespace) -> None:
 
 
 def test_metadata(offline_client: SimpleNamespace) -> None:
-    settings = s.build_settings(offline_client, models=["b", "a", ""])
+    settings = s.build_settings(offline_client)
     meta = {m.name: m for m in settings.metadata}
     types = {name: type(m).__name__.replace("MetadataProperty", "") for name, m in meta.items()}
     assert types == {
@@ -74,7 +74,9 @@ def test_metadata(offline_client: SimpleNamespace) -> None:
         s.M_INPUT_WORDS: "Integer",
         s.M_OUTPUT_WORDS: "Integer",
     }
-    assert meta[s.M_MODEL].options == ["a", "b", s.UNKNOWN_MODEL]
+    assert meta[s.M_MODEL].options is None  # open: 2.8 cannot add options later
+    closed = s.build_settings(offline_client, models=["b", "a", ""])
+    assert closed.metadata[s.M_MODEL].options == ["a", "b", s.UNKNOWN_MODEL]
     assert meta[s.M_IS_CLASSIFICATION].options == ["true", "false"]
     assert meta[s.M_TASK_ID].options is None  # open terms
     assert (meta[s.M_ROUGE_L_MAX].min, meta[s.M_ROUGE_L_MAX].max) == (0.0, 1.0)
