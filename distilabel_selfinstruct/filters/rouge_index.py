@@ -119,14 +119,16 @@ _MAX_CHAR_ID = 0x10FFFF - _SURROGATES
 class RougeLIndex:
     """Growing pool of texts answering exact max-ROUGE-L queries.
 
-    Queries are pruned, never approximated: the pool is indexed by token
-    occurrences (the k-th "the" of a text is its own element, so posting-list
-    overlaps are multiset overlaps, an upper bound on the LCS). A query scans
-    its elements rarest first; once the remaining unscanned elements cannot
-    lift an unseen item above the best score found so far, scanning stops, and
-    the LCS (rapidfuzz, bit-parallel) is computed only for items whose upper
-    bound ``F(min(overlap + unscanned, m, n), m, n)`` can still beat or tie
-    the best score, in decreasing bound order.
+    Queries are pruned, never approximated. The pool is indexed by token
+    occurrences (the k-th "the" of a text is an element of its own), so one
+    pass over the query's posting lists (dense 0/1 columns for common
+    elements) gives the multiset token overlap ``o`` of the query with every
+    item, and ``LCS <= o``. Items are then visited by decreasing overlap:
+    within an overlap bucket only lengths ``n`` whose bound
+    ``F(min(o, n), m, n)`` reaches the best score so far are kept, and their
+    LCS is computed exactly (rapidfuzz, bit-parallel) in decreasing bound
+    order; the visit stops once ``F(o, m, o)`` (the bound for any length)
+    falls below the best score. Ties keep the lowest position.
 
     Attributes:
         tokenizer: ``"rouge_score"`` (default, rouge-score compatible) or
@@ -137,8 +139,9 @@ class RougeLIndex:
         >>> idx.add(["Write a poem about the sea."])
         >>> idx.best_match("Write a poem about the ocean.")
         RougeLMatch(score=0.8333333333333334, index=0)
-        >>> idx.filter_batch(["Write a poem about the ocean.", "List 5 fruits."])
-        [(RougeLMatch(score=0.8333333333333334, index=0), False), (RougeLMatch(score=0.0, index=0), True)]
+        >>> results = idx.filter_batch(["Write a poem about the ocean.", "List 5 fruits."])
+        >>> [accepted for _, accepted in results], len(idx)
+        ([False, True], 2)
     """
 
     def __init__(self, tokenizer: str = "rouge_score") -> None:
@@ -184,12 +187,13 @@ class RougeLIndex:
 
     def add(self, texts: Iterable[str]) -> None:
         """Appends `texts` to the pool; their ids are the next positions."""
-        for text in texts:
+        for text in _texts(texts):
             self._add_tokens(self._token_ids(text, grow=True))
 
     def _add_tokens(self, tids: list[int]) -> None:
         item = len(self._seqs)
-        self._seqs.append(self._sequence(tids))
+        seq = self._sequence(tids)  # may convert self._seqs: call it first
+        self._seqs.append(seq)
         self._lens.append(len(tids))
         self._postings.add_item(item, tids)
 
@@ -226,7 +230,7 @@ class RougeLIndex:
         """
         floor = min(score_floor, threshold)
         out = []
-        for text in texts:
+        for text in _texts(texts):
             tids = self._token_ids(text, grow=True)
             match = RougeLMatch(*self._search(tids, floor))
             accepted = not match.score > threshold
@@ -281,6 +285,8 @@ class RougeLIndex:
                 stop = start + chunk
                 best = self._evaluate(query, m, items[start:stop], best)
                 start, chunk = stop, 2 * chunk
+        if best[1] < 0:  # max <= floor and nothing evaluated: report one true pair
+            best = self._evaluate(query, m, np.flatnonzero(overlap)[:1], best)
         return best
 
     def _evaluate(
@@ -339,6 +345,12 @@ def _length_window(overlap: int, m: int, level: float) -> tuple[int, int]:
     while reaches(overlap, hi + 1):
         hi += 1
     return lo, hi
+
+
+def _texts(texts: Iterable[str]) -> Iterable[str]:
+    if isinstance(texts, str):  # a lone string would be indexed char by char
+        raise TypeError("expected a list of texts, got a single str")
+    return texts
 
 
 def _char(token_id: int) -> str:

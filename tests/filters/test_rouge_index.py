@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rapidfuzz.distance import LCSseq
 from rouge_score import rouge_scorer
 from rouge_score import tokenize as rouge_tokenize
 
+from distilabel_selfinstruct.filters import _rouge_postings, rouge_index
 from distilabel_selfinstruct.filters.rouge_index import (
     RougeLIndex,
     RougeLMatch,
@@ -134,13 +137,22 @@ def test_threshold_tie_is_accepted() -> None:
     assert accepted
 
 
+def dense_columns(min_df: int) -> mock._patch:
+    """Makes elements dense from `min_df` occurrences (small pools use both paths)."""
+    return mock.patch.object(_rouge_postings, "_DENSE_MIN_DF", min_df)
+
+
+@pytest.mark.parametrize("dense_min_df", [1, 3, 10_000])
 @HYPO
 @given(st.lists(instructions(), max_size=25), instructions())
-def test_best_match_is_exact_max_and_first_argmax(pool: list[str], text: str) -> None:
-    idx = RougeLIndex()
-    idx.add(pool)
-    assert len(idx) == len(pool)
-    got = idx.best_match(text)
+def test_best_match_is_exact_max_and_first_argmax(
+    dense_min_df: int, pool: list[str], text: str
+) -> None:
+    with dense_columns(dense_min_df):
+        idx = RougeLIndex()
+        idx.add(pool)
+        assert len(idx) == len(pool)
+        got = idx.best_match(text)
     expected = naive_best(pool, text)
     assert got.index == expected.index
     assert got.score == pytest.approx(expected.score, abs=1e-9)
@@ -156,9 +168,10 @@ def test_best_match_is_exact_max_and_first_argmax(pool: list[str], text: str) ->
 def test_filter_batch_matches_sequential_rouge_loop(
     pool: list[str], batch: list[str], threshold: float
 ) -> None:
-    idx = RougeLIndex()
-    idx.add(pool)
-    got = idx.filter_batch(batch, threshold=threshold)
+    with dense_columns(2):
+        idx = RougeLIndex()
+        idx.add(pool)
+        got = idx.filter_batch(batch, threshold=threshold)
     assert got == naive_filter(pool, batch, threshold)
     assert len(idx) == len(pool) + sum(ok for _, ok in got)
 
@@ -172,6 +185,100 @@ def test_long_and_repetitive_texts() -> None:
     for _ in range(10):
         text = " ".join(rng.choices(vocab, k=rng.randint(1, 300)))
         assert idx.best_match(text) == naive_best(pool, text)
+
+
+def synthetic_texts(rng: random.Random, count: int) -> list[str]:
+    """Zipfian words, common starters and near-duplicates, like LLM output."""
+    vocab = [f"w{i}" for i in range(400)]
+    weights = [1 / (rank + 1) for rank in range(len(vocab))]
+    starters = ["write a", "given the following", "generate a list of", "explain"]
+    texts: list[str] = []
+    for _ in range(count):
+        if texts and rng.random() < 0.15:
+            words = rng.choice(texts).split()
+            words[rng.randrange(len(words))] = rng.choice(vocab)
+        else:
+            words = rng.choice(starters).split()
+            words += rng.choices(vocab, weights, k=rng.randint(0, 30))
+        texts.append(" ".join(words))
+    return texts
+
+
+def brute_force_best(pool: list[str], text: str) -> RougeLMatch:
+    """Every pair, with rapidfuzz LCS and rouge-score's F formula (tested above)."""
+    query = tokenize(text)
+    scores = [
+        f_measure(LCSseq.similarity(query, t), len(query), len(t)) if query and t else 0.0
+        for t in (tokenize(p) for p in pool)
+    ]
+    best = int(np.argmax(scores))
+    return RougeLMatch(scores[best], best)
+
+
+def test_large_pool_dense_columns_match_brute_force() -> None:
+    rng = random.Random(3)
+    pool = synthetic_texts(rng, 3000)
+    queries = synthetic_texts(rng, 150) + rng.sample(pool, 20) + ["", "zzz", "the"]
+    idx = RougeLIndex()
+    idx.add(pool)
+    assert idx._postings._rows  # common elements went dense
+    for text in queries:
+        assert idx.best_match(text) == brute_force_best(pool, text), text
+    # And against rouge-score itself on a few queries.
+    pool_tokens = [rouge_tokenize.tokenize(p, None) for p in pool]
+    for text in queries[:4]:
+        tokens = rouge_tokenize.tokenize(text, None)
+        scores = [rouge_scorer._score_lcs(tokens, p).fmeasure for p in pool_tokens]
+        assert idx.best_match(text) == (max(scores), int(np.argmax(scores)))
+
+
+def test_score_floor_keeps_decisions_and_true_scores() -> None:
+    rng = random.Random(5)
+    pool = synthetic_texts(rng, 1500)
+    batch = synthetic_texts(rng, 300)
+    exact, fast = RougeLIndex(), RougeLIndex()
+    exact.add(pool)
+    fast.add(pool)
+    expected = exact.filter_batch(batch)
+    got = fast.filter_batch(batch, score_floor=0.7)
+    assert [ok for _, ok in got] == [ok for _, ok in expected]
+    final_pool = pool + [t for t, (_, ok) in zip(batch, got, strict=True) if ok]
+    skipped = 0
+    for (match, _), (true_max, _), text in zip(got, expected, batch, strict=True):
+        if true_max.score > 0.7:
+            assert match == true_max
+        else:
+            skipped += match != true_max
+            # Below the floor: a real pair (its exact score), at most the max.
+            assert match.score <= true_max.score
+            assert match.score == rouge_l_f(text, final_pool[match.index])
+    assert skipped  # the floor did skip work
+    # best_match with a floor is exact above it.
+    for text in batch[:50]:
+        true_max = exact.best_match(text)
+        match = fast.best_match(text, score_floor=0.5)
+        assert match == true_max if true_max.score > 0.5 else match.score <= 0.5
+
+
+def test_integer_sequences_when_vocabulary_exceeds_code_points() -> None:
+    rng = random.Random(11)
+    pool = synthetic_texts(rng, 200)
+    queries = synthetic_texts(rng, 40)
+    with mock.patch.object(rouge_index, "_MAX_CHAR_ID", 50):
+        idx = RougeLIndex()
+        idx.add(pool[:100])
+        assert not idx._as_text
+        idx.add(pool[100:])
+        for text in queries:
+            assert idx.best_match(text) == brute_force_best(pool, text)
+
+
+def test_rejects_single_string() -> None:
+    idx = RougeLIndex()
+    with pytest.raises(TypeError):
+        idx.add("write a poem")
+    with pytest.raises(TypeError):
+        idx.filter_batch("write a poem")
 
 
 def test_empty_pool_and_empty_text() -> None:
