@@ -26,7 +26,12 @@ from distilabel_selfinstruct.filters.rouge_index import (
 
 SEEDS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "seed_tasks.jsonl"
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-HYPO = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HYPO = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,  # no .hypothesis/ directory in the work tree
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # Small vocabulary so that random texts share tokens and reach high scores.
 WORDS = [
