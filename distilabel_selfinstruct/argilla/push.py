@@ -13,18 +13,10 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    TypeVar,
-)
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from distilabel_selfinstruct.argilla import schema as s
-from distilabel_selfinstruct.argilla.records import (
-    ReviewRecord,
-    normalize_task,
-    task_to_records,
-)
+from distilabel_selfinstruct.argilla.records import ReviewRecord, normalize_task, task_to_records
 
 if TYPE_CHECKING:
     import argilla as rg
@@ -324,9 +316,11 @@ def push_tasks(
         min_submitted=min_submitted,
     )
     created, updated = upsert_records(client, dataset, records, batch_size) if records else (0, 0)
+    with server_errors(client.api_url, "reading the workspace name"):
+        workspace_name = dataset.workspace.name
     return PushResult(
         dataset=dataset_name,
-        workspace=dataset.workspace.name,
+        workspace=workspace_name,
         api_url=client.api_url,
         tasks=len(normalized),
         tasks_without_instances=sum(1 for t in normalized if not t["instances"]),

@@ -78,7 +78,8 @@ task. The questions follow the quality review of the Self-Instruct paper
    *Yes* if a competent person could understand what to do and the task is
    feasible for a text-only model. *No* for nonsense, unanswerable, unsafe or
    underspecified instructions. Judge the instruction only, not this instance.
-   A majority of *No* across the task's records removes **the whole task**.
+   Unless *Yes* outnumbers *No* over all the task's records, **the whole task**
+   is removed.
 2. **Is the input appropriate for the instruction?** (`input_appropriate`,
    yes/no/not applicable) *Yes* if the input is a sensible instance of the
    task. *Not applicable* when the task needs no input and the input is empty.
@@ -86,7 +87,7 @@ task. The questions follow the quality review of the Self-Instruct paper
 3. **Is the output a correct and acceptable response to the instruction and
    input?** (`output_acceptable`, yes/no) *Yes* if you would accept it as a
    training target, even if imperfect. For classification tasks the output is
-   the class label.
+   the class label. When reviewers split evenly, the instance is removed.
 4. **Corrected output** (`output_corrected`, optional) If the output is wrong
    but the task and input are fine, write the correct output here. A
    correction replaces the output in the curated dataset. Leave it empty
@@ -99,6 +100,10 @@ task. The questions follow the quality review of the Self-Instruct paper
    Classification tasks only: *Yes* if the output is the right label from the
    label set. Pre-filled *Not applicable* for tasks the model judged
    non-classification.
+
+Only **submitted** answers count; drafts and discarded records are treated as
+not reviewed. With several reviewers, a check passes only if its *Yes* answers
+outnumber its *No* answers.
 
 ## Context shown with each record
 

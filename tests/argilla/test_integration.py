@@ -173,6 +173,15 @@ def test_two_reviewers_round_trip(argilla_server, client, dataset_name, annotato
         "rejected": 3,  # b-0 (split output) and both records of c (invalid instruction)
     }
     assert summary["reviewers"] == 2
+    assert summary["rejected_by_reason"] == {"instruction": 2, "input": 0, "output": 1}
+    assert summary["tasks"] == {
+        "total": 5,
+        "reviewed": 4,
+        "kept": 2,
+        "dropped_invalid_instruction": 1,
+        "dropped_no_instances": 1,
+        "unreviewed_excluded": 1,
+    }
     assert summary["agreement"][s.Q_OUTPUT_ACCEPTABLE] == {
         "records": 4,
         "pairwise_agreement": 0.5,
