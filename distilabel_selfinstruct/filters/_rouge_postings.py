@@ -11,13 +11,13 @@ _DENSE_SHARE = 1 / 32
 _DENSE_MIN_DF = 256
 
 
-class GrowableInt32:
-    """int32 vector with amortized O(1) append; `view()` is the filled prefix."""
+class GrowableArray:
+    """1-d array with amortized O(1) append; `view()` is the filled prefix."""
 
     __slots__ = ("_buf", "_size")
 
-    def __init__(self, capacity: int = 4) -> None:
-        self._buf = np.empty(capacity, dtype=np.int32)
+    def __init__(self, dtype: type = np.int32, capacity: int = 4) -> None:
+        self._buf = np.empty(capacity, dtype=dtype)
         self._size = 0
 
     def __len__(self) -> int:
@@ -25,7 +25,7 @@ class GrowableInt32:
 
     def append(self, value: int) -> None:
         if self._size == len(self._buf):
-            grown = np.empty(2 * len(self._buf), dtype=np.int32)
+            grown = np.empty(2 * len(self._buf), dtype=self._buf.dtype)
             grown[: self._size] = self._buf
             self._buf = grown
         self._buf[self._size] = value
@@ -49,7 +49,7 @@ class Postings:
     def __init__(self) -> None:
         self._ids: dict[tuple[int, int], int] = {}
         self._df: list[int] = []
-        self._lists: list[GrowableInt32 | None] = []  # None once dense
+        self._lists: list[GrowableArray | None] = []  # None once dense
         self._rows: dict[int, int] = {}  # element -> row of `_dense`
         self._dense = np.zeros((0, 1024), dtype=np.uint8)
         self._n_items = 0
@@ -76,7 +76,7 @@ class Postings:
             if eid is None:
                 eid = self._ids[key] = len(self._df)
                 self._df.append(0)
-                self._lists.append(GrowableInt32())
+                self._lists.append(GrowableArray(np.int32))
             self._df[eid] += 1
             sparse = self._lists[eid]
             if sparse is None:
@@ -86,7 +86,7 @@ class Postings:
                 if self._df[eid] >= limit:
                     self._densify(eid, sparse)
 
-    def _densify(self, element: int, sparse: GrowableInt32) -> None:
+    def _densify(self, element: int, sparse: GrowableArray) -> None:
         row = len(self._rows)
         if row >= self._dense.shape[0]:
             self._grow_dense(rows=max(16, 2 * row), cols=self._dense.shape[1])

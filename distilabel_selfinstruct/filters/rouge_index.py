@@ -39,7 +39,7 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
-from distilabel_selfinstruct.filters._rouge_postings import GrowableInt32, Postings
+from distilabel_selfinstruct.filters._rouge_postings import GrowableArray, Postings
 
 __all__ = ["RougeLIndex", "RougeLMatch", "rouge_l_f", "tokenize"]
 
@@ -114,6 +114,7 @@ _EPS = 1e-9
 # Token ids become code points (rapidfuzz is fastest on str), skipping surrogates.
 _SURROGATES = 0xE000 - 0xD800
 _MAX_CHAR_ID = 0x10FFFF - _SURROGATES
+_SHORT_MAX = 0xFFFF
 
 
 class RougeLIndex:
@@ -153,7 +154,10 @@ class RougeLIndex:
         # vocabulary fits in the code space, else as lists of ints.
         self._seqs: list[str | list[int]] = []
         self._as_text = True
-        self._lens = GrowableInt32()
+        self._lens = GrowableArray(np.int32)
+        # Lengths clipped to uint16 for cheap window masks (exact below the clip).
+        self._short_lens = GrowableArray(np.uint16)
+        self._max_len = 0
         self._postings = Postings()
 
     def __len__(self) -> int:
@@ -195,6 +199,8 @@ class RougeLIndex:
         seq = self._sequence(tids)  # may convert self._seqs: call it first
         self._seqs.append(seq)
         self._lens.append(len(tids))
+        self._short_lens.append(min(len(tids), _SHORT_MAX))
+        self._max_len = max(self._max_len, len(tids))
         self._postings.add_item(item, tids)
 
     def best_match(self, text: str, score_floor: float = 0.0) -> RougeLMatch:
@@ -247,7 +253,7 @@ class RougeLIndex:
         postings = self._postings
         # Multiset overlap of the query with every item, from the query's
         # elements (k-th occurrence of a token) that the pool knows.
-        overlap = np.zeros(n_items, dtype=np.uint8 if m < 256 else np.int32)
+        overlap = np.zeros(n_items, dtype=np.uint8 if m < 255 else np.int32)
         seen: dict[int, int] = {}
         shared = 0
         for t in tids:
@@ -260,33 +266,52 @@ class RougeLIndex:
         if not shared:
             return 0.0, 0  # nothing shared: every score is 0, argmax is 0
         query = self._sequence(tids)
-        lens = self._lens.view()
         # LCS <= overlap o, and an item with LCS <= o scores at most
         # F(o, m, o) whatever its length: visit items by decreasing overlap
-        # until that bound falls below the best score found (or the floor).
+        # until that bound falls below the best score found (or the floor);
+        # within a bucket, only lengths whose bound F(min(o, n), m, n) reaches
+        # the best score, best bound first.
+        short = self._short_lens.view()
         best = (-1.0, -1)
         for o in range(int(overlap.max()), 0, -1):
             level = max(best[0], floor)
             if _overlap_bound(o, m) + _EPS < level:
                 break
-            items = np.flatnonzero(overlap == o)
-            if best[1] >= 0:  # keep lengths whose bound F(min(o, n), m, n) reaches level
+            mask = overlap == o
+            if level > 0:
                 n_lo, n_hi = _length_window(o, m, level)
-                n = lens[items]
-                items = items[(n >= n_lo) & (n <= n_hi)]
-            if not len(items):
-                continue
-            n = lens[items]
-            bound = _f_measure_positive(np.minimum(n, o), m, n)
-            order = np.argsort(-bound, kind="stable")  # ties: lower index first
-            items, bound = items[order], bound[order]
-            start, chunk = 0, 32
-            while start < len(items) and bound[start] + _EPS >= max(best[0], floor):
-                stop = start + chunk
-                best = self._evaluate(query, m, items[start:stop], best)
-                start, chunk = stop, 2 * chunk
+                if n_lo > n_hi:
+                    continue
+                if n_lo > 1:
+                    mask &= short >= min(n_lo, _SHORT_MAX)
+                if n_hi < self._max_len:
+                    mask &= short <= min(n_hi, _SHORT_MAX)
+            items = np.flatnonzero(mask)
+            best = self._visit(query, m, items, o, floor, best)
         if best[1] < 0:  # max <= floor and nothing evaluated: report one true pair
             best = self._evaluate(query, m, np.flatnonzero(overlap)[:1], best)
+        return best
+
+    def _visit(
+        self,
+        query: str | list[int],
+        m: int,
+        items: np.ndarray,
+        overlap: int,
+        floor: float,
+        best: tuple[float, int],
+        limit: int | None = None,
+    ) -> tuple[float, int]:
+        """Branch and bound: exact scores of `items` in decreasing bound order."""
+        n = self._lens.view()[items]
+        bound = _f_measure_positive(np.minimum(n, overlap), m, n)
+        order = np.argsort(-bound, kind="stable")[:limit]  # ties: lower index first
+        items, bound = items[order], bound[order]
+        start, chunk = 0, 32
+        while start < len(items) and bound[start] + _EPS >= max(best[0], floor):
+            stop = start + chunk
+            best = self._evaluate(query, m, items[start:stop], best)
+            start, chunk = stop, 2 * chunk
         return best
 
     def _evaluate(
