@@ -58,6 +58,16 @@ def test_no_duplicates_over_many_draws() -> None:
         assert len(ids) == len(set(ids)) == 8
 
 
+def test_demonstrations_are_shuffled() -> None:
+    # Machine tasks must not always come last (the model would learn where they are).
+    rng = random.Random(2)
+    positions = set()
+    for _ in range(50):
+        chosen = sample_demonstrations(rng, HUMAN, machine_tasks(10), 8, 2)
+        positions.update(i for i, task in enumerate(chosen) if task["origin"] == "machine")
+    assert len(positions) >= 6
+
+
 @pytest.mark.parametrize("bias", [0.0, 3.0])
 def test_deterministic_for_the_same_seed(bias: float) -> None:
     machine = machine_tasks(20)
