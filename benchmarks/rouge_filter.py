@@ -23,16 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
+import os
 import random
 import resource
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from multiprocessing import Pool
 from pathlib import Path
-
-from rouge_score import rouge_scorer
 
 from distilabel_selfinstruct.filters.rouge_index import RougeLIndex, tokenize
 
@@ -141,8 +142,19 @@ def rss_mb() -> float:
     return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
+def current_rss_mb() -> float:
+    """Resident set size now, in MB (Linux; peak RSS elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return rss_mb()
+
+
 def official_method(candidate: str, pool: list[str]) -> float:
     """(a) As the Self-Instruct scripts: a Pool(4) per candidate, re-tokenizing."""
+    from rouge_score import rouge_scorer  # imported lazily: keeps the bootstrap process lean
+
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     with Pool(4) as p:
         scores = p.map(partial(scorer.score, candidate), pool)
@@ -151,6 +163,8 @@ def official_method(candidate: str, pool: list[str]) -> float:
 
 def single_process_method(candidate: str, pool_tokens: list[list[str]]) -> float:
     """(b) rouge-score's LCS on pre-tokenized text, one process."""
+    from rouge_score import rouge_scorer
+
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     tokens = scorer._tokenizer.tokenize(candidate)
     return max(rouge_scorer._score_lcs(tokens, p).fmeasure for p in pool_tokens)
@@ -169,9 +183,10 @@ def compare_methods(
     index = RougeLIndex()
     index.add(pool)
     build = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ours = [index.best_match(c) for c in candidates[:n_ours]]
     t_ours = (time.perf_counter() - t0) / n_ours
+    cpu_ours = (time.process_time() - c0) / n_ours
 
     pool_tokens = [tokenize(p) for p in pool]
     t0 = time.perf_counter()
@@ -192,12 +207,13 @@ def compare_methods(
         "size": size,
         "build_s": build,
         "ours_per_s": 1 / t_ours,
+        "ours_cpu_per_s": 1 / cpu_ours,
         "single_per_s": 1 / t_single,
         "official_per_s": 1 / t_official,
         "vs_official": t_official / t_ours,
         "vs_single": t_single / t_ours,
         "reject_rate": rejected / n_ours,
-        "checked": n_single,
+        "checked": f"{n_official}+{n_single}",
     }
 
 
@@ -206,28 +222,33 @@ def bootstrap(target: int, batch: int, seed: int, score_floor: float) -> dict[st
     rng = random.Random(seed)
     seeds = load_seeds()
     gen = SyntheticInstructions(rng, seeds)
-    rss0 = rss_mb()
-    t0 = time.perf_counter()
+    rss0 = current_rss_mb()
+    t0, c0 = time.perf_counter(), time.process_time()
     index = RougeLIndex()
     index.add(seeds)
     candidates = 0
     histogram = [0] * 10
-    gen_time = 0.0
+    gen_time = gen_cpu = 0.0
     while len(index) < target:
-        g0 = time.perf_counter()
+        g0, gc0 = time.perf_counter(), time.process_time()
         texts = [next(gen) for _ in range(batch)]
         gen_time += time.perf_counter() - g0
+        gen_cpu += time.process_time() - gc0
         for match, _ in index.filter_batch(texts, threshold=0.7, score_floor=score_floor):
             histogram[min(int(match.score * 10), 9)] += 1
         candidates += batch
     wall = time.perf_counter() - t0 - gen_time
+    cpu = time.process_time() - c0 - gen_cpu
     return {
         "pool": len(index),
         "candidates": candidates,
         "wall_s": wall,
+        "cpu_s": cpu,
         "per_s": candidates / wall,
         "peak_rss_mb": rss_mb(),
+        "rss_after_mb": current_rss_mb(),
         "rss_before_mb": rss0,
+        "accepted_share": (len(index) - len(seeds)) / candidates,
         "histogram": histogram,
     }
 
@@ -250,33 +271,42 @@ def main() -> None:
         args.sizes, args.official, args.single, args.ours = [1000, 10000], 2, 4, 500
         args.bootstrap = 10000
 
-    print(f"seeds: {len(load_seeds())}  python {sys.version.split()[0]}")
-    header = (
-        f"{'pool':>6} {'(a) cand/s':>11} {'(b) cand/s':>11} {'ours cand/s':>12} "
-        f"{'ours/(a)':>9} {'ours/(b)':>9} {'rejected':>8} {'agree':>6}"
+    print(
+        f"seeds: {len(load_seeds())}  python {sys.version.split()[0]}  cores: {os.cpu_count()}"
+        f"  load average at start: {os.getloadavg()[0]:.1f}"
     )
-    print(header)
+    if args.sizes:
+        print(
+            f"{'pool':>6} {'(a) cand/s':>11} {'(b) cand/s':>11} {'ours cand/s':>12} "
+            f"{'(cpu)':>7} {'ours/(a)':>9} {'ours/(b)':>9} {'rejected':>8} {'agreed on':>9}"
+        )
     for size in args.sizes:
         r = compare_methods(size, args.official, args.single, args.ours, args.seed)
         print(
             f"{r['size']:>6} {r['official_per_s']:>11.2f} {r['single_per_s']:>11.2f} "
-            f"{r['ours_per_s']:>12.0f} {r['vs_official']:>8.0f}x {r['vs_single']:>8.0f}x "
-            f"{r['reject_rate']:>8.1%} {'yes':>6}",
+            f"{r['ours_per_s']:>12.0f} {r['ours_cpu_per_s']:>7.0f} {r['vs_official']:>8.0f}x "
+            f"{r['vs_single']:>8.0f}x {r['reject_rate']:>8.1%} {r['checked']:>9}",
             flush=True,
         )
     if args.bootstrap:
-        r = bootstrap(args.bootstrap, args.batch, args.seed, args.score_floor)
+        # A fresh process, so that peak RSS is the bootstrap's own.
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as ex:
+            r = ex.submit(bootstrap, args.bootstrap, args.batch, args.seed, args.score_floor)
+            r = r.result()
         print(
-            f"bootstrap to {r['pool']} accepted from {r['candidates']} candidates "
-            f"(batch {args.batch}, score_floor {args.score_floor}): {r['wall_s']:.1f} s, "
-            f"{r['per_s']:.0f} cand/s, peak RSS {r['peak_rss_mb']:.0f} MB "
-            f"(process before: {r['rss_before_mb']:.0f} MB)"
+            f"bootstrap {len(load_seeds())} -> {r['pool']} accepted from {r['candidates']} "
+            f"candidates ({r['accepted_share']:.0%} accepted; batch {args.batch}, "
+            f"score_floor {args.score_floor}): {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, "
+            f"{r['candidates'] / r['cpu_s']:.0f} cand/s CPU; RSS {r['rss_before_mb']:.0f} MB "
+            f"before, {r['rss_after_mb']:.0f} MB after, peak {r['peak_rss_mb']:.0f} MB"
         )
         total = sum(r["histogram"])
         print("max-score histogram (all candidates):")
         for i, count in enumerate(r["histogram"]):
             bar = "#" * round(60 * count / max(r["histogram"]))
             print(f"  [{i / 10:.1f}, {(i + 1) / 10:.1f}) {count / total:6.1%} {bar}")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
