@@ -82,6 +82,7 @@ def rouge_f(target: str, prediction: str) -> float:
 
 
 def naive_best(pool: list[str], text: str) -> RougeLMatch:
+    """rouge-score against every pool text; max and first argmax as numpy does."""
     if not pool:
         return RougeLMatch(0.0, -1)
     scores = [rouge_f(text, p) for p in pool]
@@ -92,11 +93,12 @@ def naive_best(pool: list[str], text: str) -> RougeLMatch:
 def naive_filter(
     pool: list[str], texts: list[str], threshold: float
 ) -> list[tuple[RougeLMatch, bool]]:
+    """The Self-Instruct loop: reject when max(scores) > threshold, else add."""
     pool = list(pool)
     out = []
     for text in texts:
         match = naive_best(pool, text)
-        ok = not max([rouge_f(text, p) for p in pool] or [0.0]) > threshold
+        ok = not match.score > threshold
         if ok:
             pool.append(text)
         out.append((match, ok))
