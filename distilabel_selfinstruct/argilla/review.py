@@ -403,7 +403,7 @@ def write_curated(
     )
     paths["summary"].write_text(json.dumps(result.summary, indent=2) + "\n", encoding="utf-8")
     if hf:
-        from datasets import Dataset
+        import datasets
 
         columns = (
             "instruction",
@@ -417,7 +417,13 @@ def write_curated(
         rows = result.rows
         data = {c: [r[c] for r in rows] for c in columns}
         paths["hf"] = out / "hf"
-        Dataset.from_dict(data).save_to_disk(str(paths["hf"]))
+        bars_were_on = not datasets.are_progress_bars_disabled()
+        datasets.disable_progress_bars()  # one summary line on the CLI, not a progress bar
+        try:
+            datasets.Dataset.from_dict(data).save_to_disk(str(paths["hf"]))
+        finally:
+            if bars_were_on:
+                datasets.enable_progress_bars()
     return paths
 
 

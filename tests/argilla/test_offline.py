@@ -88,3 +88,36 @@ def test_docstring_sections_parse() -> None:
     )
     assert "task_id" in doc["input_columns"]
     assert doc["categories"] == ["save", "argilla", "human-review"]
+
+
+def test_pipeline_completes_when_server_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_logging: None
+) -> None:
+    from distilabel.pipeline import Pipeline
+    from distilabel.steps import LoadDataFromDicts
+
+    monkeypatch.setenv("DISTILABEL_CACHE_DIR", str(tmp_path / "distilabel"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    tasks = [make_task(i) for i in range(5)]
+    with Pipeline(name="argilla-down") as pipeline:
+        load = LoadDataFromDicts(data=tasks, batch_size=2)
+        to_argilla = SelfInstructToArgilla(
+            dataset_name="review",
+            api_url=f"http://127.0.0.1:{unused_port()}",
+            api_key=SECRET,
+            max_retries=1,
+            retry_base_delay=0.01,
+            resume_input="out/official.jsonl",
+        )
+        load >> to_argilla
+    distiset = pipeline.run(use_cache=False)
+
+    rows = distiset["default"]["train"].to_list()
+    assert {r["task_id"]: r["instances"] for r in rows} == {
+        t["task_id"]: t["instances"] for t in tasks
+    }
+    logs = "\n".join(p.read_text() for p in (tmp_path / "distilabel").rglob("pipeline.log"))
+    assert logs.count("were NOT pushed") == 1
+    assert "5 tasks (5 records) were NOT pushed" in logs
+    assert "selfinstruct push --input out/official.jsonl --dataset review" in logs
+    assert SECRET not in logs
