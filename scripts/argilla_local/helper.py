@@ -30,12 +30,11 @@ def _pid_alive(pid: Optional[int]) -> bool:
     if pid is None:
         return True
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            # The state follows the parenthesised command name; a zombie has exited.
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _read_pid(pid_file: Optional[str]) -> Optional[int]:
@@ -49,7 +48,11 @@ def _read_pid(pid_file: Optional[str]) -> Optional[int]:
 
 
 def _request(
-    method: str, url: str, api_key: Optional[str] = None, body: Optional[dict] = None, timeout: float = 10.0
+    method: str,
+    url: str,
+    api_key: Optional[str] = None,
+    body: Optional[dict] = None,
+    timeout: float = 10.0,
 ) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
@@ -103,7 +106,9 @@ def _http_ok(url: str, expect: Optional[str]) -> bool:
     return expect in json.dumps(payload) if not isinstance(payload, str) else expect in payload
 
 
-def wait_for(kind: str, target: str, timeout: float, pid_file: Optional[str], expect: Optional[str]) -> None:
+def wait_for(
+    kind: str, target: str, timeout: float, pid_file: Optional[str], expect: Optional[str]
+) -> None:
     """Poll until the target answers, the process behind pid_file dies, or timeout passes."""
     deadline = time.monotonic() + timeout
     while True:
@@ -154,7 +159,9 @@ def ensure_workspace(url: str, api_key: str, workspace: str, username: str) -> N
             "POST", f"{url}/api/v1/workspaces/{workspace_id}/users", api_key, {"user_id": me["id"]}
         )
         if status != 201:
-            raise HelperError(f"adding {username!r} to workspace {workspace!r} failed (HTTP {status}): {payload}")
+            raise HelperError(
+                f"adding {username!r} to workspace {workspace!r} failed (HTTP {status}): {payload}"
+            )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -188,7 +195,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             wait_for(args.kind, args.target, args.timeout, args.pid_file, args.expect)
         elif args.command == "ensure-workspace":
             # The key comes from the environment so that it never shows up in `ps`.
-            ensure_workspace(args.url, os.environ["ARGILLA_LOCAL_API_KEY"], args.workspace, args.username)
+            ensure_workspace(
+                args.url, os.environ["ARGILLA_LOCAL_API_KEY"], args.workspace, args.username
+            )
     except HelperError as error:
         print(error, file=sys.stderr)
         return 1
