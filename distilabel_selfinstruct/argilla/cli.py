@@ -53,7 +53,7 @@ def _batch_size(text: str) -> int:
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    """Adds `push` and `pull`; each sets `func(namespace) -> int` via set_defaults."""
+    """Adds `push` and `pull`; each sets `func` and `handler` (namespace -> exit code)."""
     push = subparsers.add_parser(
         "push",
         help="push official Self-Instruct JSONL to Argilla for human review",
@@ -78,7 +78,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="reviews needed to complete a record (only used when creating the dataset)",
     )
-    push.set_defaults(func=cmd_push)
+    push.set_defaults(func=cmd_push, handler=cmd_push)
 
     pull = subparsers.add_parser(
         "pull",
@@ -94,7 +94,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         help="keep instances nobody reviewed (default: excluded)",
     )
     pull.add_argument("--no-hf", action="store_true", help="skip the HF datasets copy")
-    pull.set_defaults(func=cmd_pull)
+    pull.set_defaults(func=cmd_pull, handler=cmd_pull)
 
 
 def cmd_push(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ def test_push_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
         "http://example:6900",
         None,
     )
-    assert args.func is cli.cmd_push and args.batch_size == 256
+    assert args.func is args.handler is cli.cmd_push and args.batch_size == 256
 
 
 def test_pull_arguments() -> None:
@@ -41,7 +41,7 @@ def test_pull_arguments() -> None:
     assert parse(
         ["pull", "--dataset", "d", "--output", "o", "--include-unreviewed"]
     ).include_unreviewed
-    assert args.func is cli.cmd_pull
+    assert args.func is args.handler is cli.cmd_pull
 
 
 def test_batch_size_is_bounded() -> None:
