@@ -41,7 +41,7 @@ from rapidfuzz.distance import LCSseq
 
 from distilabel_selfinstruct.filters._rouge_postings import GrowableArray, Postings
 
-__all__ = ["RougeLIndex", "RougeLMatch", "rouge_l_f", "tokenize"]
+__all__ = ["RougeLIndex", "RougeLMatch", "f_measure", "rouge_l_f", "tokenize"]
 
 _ROUGE_TOKEN_RE = re.compile(r"[a-z0-9]+")
 
@@ -289,8 +289,9 @@ class RougeLIndex:
                     mask &= short <= min(n_hi, _SHORT_MAX)
             items = np.flatnonzero(mask)
             best = self._visit(query, m, items, o, floor, best)
-        if best[1] < 0:  # max <= floor and nothing evaluated: report one true pair
-            best = self._evaluate(query, m, np.flatnonzero(overlap)[:1], best)
+        if best[1] < 0:  # max <= floor, nothing evaluated: report a true pair's score
+            top = np.flatnonzero(overlap == overlap.max())[:1]
+            best = self._evaluate(query, m, top, best)
         return best
 
     def _visit(
