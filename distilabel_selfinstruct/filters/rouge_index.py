@@ -132,6 +132,9 @@ class RougeLIndex:
     order; the visit stops once ``F(o, m, o)`` (the bound for any length)
     falls below the best score. Ties keep the lowest position.
 
+    The index keeps token ids only, not the texts: callers map a match's
+    ``index`` (the position in insertion order) back to their own list.
+
     Attributes:
         tokenizer: ``"rouge_score"`` (default, rouge-score compatible) or
             ``"unicode"`` (see the module docstring).
@@ -302,12 +305,11 @@ class RougeLIndex:
         overlap: int,
         floor: float,
         best: tuple[float, int],
-        limit: int | None = None,
     ) -> tuple[float, int]:
         """Branch and bound: exact scores of `items` in decreasing bound order."""
         n = self._lens.view()[items]
         bound = _scores(np.minimum(n, overlap), m, n, self._max_len)
-        order = np.argsort(-bound, kind="stable")[:limit]  # ties: lower index first
+        order = np.argsort(-bound, kind="stable")  # ties: lower index first
         items, bound = items[order], bound[order]
         start, chunk = 0, 32
         while start < len(items) and bound[start] + _EPS >= max(best[0], floor):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import random
 from pathlib import Path
 from unittest import mock
@@ -280,6 +281,18 @@ def test_integer_sequences_when_vocabulary_exceeds_code_points() -> None:
         idx.add(pool[100:])
         for text in queries:
             assert idx.best_match(text) == brute_force_best(pool, text)
+
+
+def test_pickle_round_trip_keeps_answers() -> None:
+    # distilabel may ship step state between processes.
+    rng = random.Random(13)
+    pool = synthetic_texts(rng, 500)
+    idx = RougeLIndex()
+    idx.add(pool)
+    copy = pickle.loads(pickle.dumps(idx))
+    batch = synthetic_texts(rng, 30)
+    assert copy.filter_batch(batch) == idx.filter_batch(batch)
+    assert len(copy) == len(idx)
 
 
 def test_rejects_single_string() -> None:
