@@ -56,9 +56,7 @@ def yes_probability(top_logprobs: list[list[dict[str, Any]]]) -> Optional[float]
     return yes / (yes + no)
 
 
-def pick_demonstrations(
-    seeds: list[SeedTask], count: int, rng: random.Random
-) -> list[SeedTask]:
+def pick_demonstrations(seeds: list[SeedTask], count: int, rng: random.Random) -> list[SeedTask]:
     """A balanced few-shot set: half classification tasks (as many as exist), half not."""
     positives = [seed for seed in seeds if seed.is_classification]
     negatives = [seed for seed in seeds if not seed.is_classification]
@@ -169,11 +167,9 @@ class IdentifyClassification(Task):
     def outputs(self) -> list[str]:
         return ["is_classification", "classification_score", "model_name"]
 
-    def format_input(self, input: dict[str, Any]) -> "FormattedInput":
+    def format_input(self, input: dict[str, Any]) -> FormattedInput:
         template = f"classification_{self.prompt_style}"
-        prompt = render_prompt(
-            template, examples=self._examples, instruction=input["instruction"]
-        )
+        prompt = render_prompt(template, examples=self._examples, instruction=input["instruction"])
         if self.prompt_style == "completion":
             return prompt
         return [{"role": "user", "content": prompt}]

@@ -5,11 +5,10 @@ it, and `SampleDemonstrations` reads it to know when to stop. Tasks are keyed by
 so a batch replayed after a crash overwrites its own rows instead of duplicating them.
 """
 
-
 from typing import TYPE_CHECKING, Any, Optional
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
-from distilabel.steps import Step, StepInput
+from distilabel.steps import StepInput
 from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct.filters.base import DropRecorder

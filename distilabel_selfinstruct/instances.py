@@ -39,8 +39,16 @@ class ParsedInstances:
 
 
 def _clean_input(text: str) -> str:
+    """Stripped text, with the `<noinput>` marker (and its variants) as empty."""
     text = text.strip()
     return "" if text.lower() in (NO_INPUT, "none", "n/a", "") else text
+
+
+def _looks_cut_off(reply: str, block: str) -> bool:
+    """Whether the reply's last block was cut by the token limit rather than ended."""
+    if reply.endswith("\n"):
+        return False
+    return not block.rstrip().endswith((".", "?", "!", '"', "'", ")", "]", "`", ">"))
 
 
 def _cut_at_next_task(reply: str) -> str:
@@ -62,16 +70,19 @@ def parse_input_first(reply: Optional[str], prefilled: bool) -> ParsedInstances:
         return parsed
     text = _cut_at_next_task(("Input:" + reply) if prefilled else reply)
     blocks = [block for block in _EXAMPLE.split(text) if block.strip()]
-    for block in blocks:
+    for position, block in enumerate(blocks):
+        if position == len(blocks) - 1 and len(blocks) > 1 and _looks_cut_off(text, block):
+            parsed.incomplete += 1
+            continue
         input_match = _INPUT.search(block)
         output_match = _OUTPUT.search(block)
         if output_match is None or (input_match and input_match.start() > output_match.start()):
             parsed.incomplete += 1
             continue
-        input_text = (
-            block[input_match.end() : output_match.start()] if input_match else ""
-        )
+        input_text = block[input_match.end() : output_match.start()] if input_match else ""
         output_text = block[output_match.end() :].strip()
+        # "<noinput>" as an output is the model echoing the marker: no answer at all.
+        output_text = "" if output_text.lower() == NO_INPUT else output_text
         parsed.instances.append({"input": _clean_input(input_text), "output": output_text})
     return parsed
 
@@ -91,6 +102,9 @@ def parse_output_first(reply: Optional[str], prefilled: bool) -> ParsedInstances
     for position, match in enumerate(starts):
         end = starts[position + 1].start() if position + 1 < len(starts) else len(text)
         block = text[match.end() : end]
+        if position == len(starts) - 1 and len(starts) > 1 and _looks_cut_off(text, block):
+            parsed.incomplete += 1
+            continue
         input_match = _INPUT.search(block)
         if input_match is None:
             parsed.incomplete += 1
@@ -178,7 +192,7 @@ class GenerateInstances(Task):
     )
 
     default_generation_kwargs: dict[str, Any] = {
-        "max_new_tokens": 300,
+        "max_new_tokens": 256,
         "temperature": 0.2,
         "top_p": 0.9,
         "frequency_penalty": 0.2,
@@ -213,7 +227,7 @@ class GenerateInstances(Task):
         rng = random.Random(f"{self.random_seed}:{instruction}")
         return rng.sample(pool, min(self.num_examples, len(pool)))
 
-    def format_input(self, input: dict[str, Any]) -> "FormattedInput":
+    def format_input(self, input: dict[str, Any]) -> FormattedInput:
         is_classification = bool(input.get("is_classification"))
         order = "output_first" if is_classification else "input_first"
         prompt = render_prompt(

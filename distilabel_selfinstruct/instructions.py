@@ -4,12 +4,11 @@
 list it writes; `SplitInstructions` turns each parsed list into one row per candidate.
 """
 
-
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
-from distilabel.steps import Step, StepInput
+from distilabel.steps import StepInput
 from distilabel.steps.tasks import Task
 
 from distilabel_selfinstruct.filters.base import DropRecorder
@@ -22,7 +21,9 @@ if TYPE_CHECKING:
 
 PromptStyle = Literal["completion", "chat"]
 
-_NUMBERED = re.compile(r"^\s*(?:\*\*)?(\d{1,3})\s*[.):]\s*(?:\*\*)?\s*", re.MULTILINE)
+# "10. ", "10) ", "**10.** "; the delimiter must be followed by space so "1:30" or "2.5 kg"
+# inside an item never look like a new item.
+_NUMBERED = re.compile(r"^[ \t]*(?:\*\*)?(\d{1,3})[.)](?:\*\*)?(?=\s|$)[ \t]*", re.MULTILINE)
 _COMPLETE_ENDING = (".", "?", "!", '"', "'", ")", "]", ":", "`")
 
 
@@ -76,12 +77,9 @@ def parse_numbered_list(
         # Blank lines end an item: whatever follows is commentary, not the instruction.
         text = text.split("\n\n")[0].strip()
         text = " ".join(line.strip() for line in text.splitlines() if line.strip())
-        if (
-            is_last
-            and not complete
-            and not raw.endswith("\n")
-            and not text.endswith(_COMPLETE_ENDING)
-        ):
+        # A newline (or blank line and commentary) after the item proves it ended.
+        ended = raw.rstrip(" \t").endswith("\n") or "\n\n" in raw.strip(" \t")
+        if is_last and not complete and not ended and not text.endswith(_COMPLETE_ENDING):
             parsed.truncated += 1
             continue
         parsed.items.append(text)

@@ -10,16 +10,20 @@ chat path, and can return the top log-probabilities of the generated tokens, whi
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
+from distilabel.mixins.runtime_parameters import RuntimeParameter
 from distilabel.models.llms import LlamaCppLLM
 from distilabel.models.llms.utils import prepare_output
-from pydantic import Field, validate_call
 
 # Imported at run time: `validate_call` resolves these annotations.
 from distilabel.typing import FormattedInput, GenerateOutput  # noqa: E402
+from pydantic import Field, FilePath, PrivateAttr, validate_call
 
 DEFAULT_MODEL_ENV = "SELFINSTRUCT_GGUF_PATH"
 
@@ -74,8 +78,20 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
         ```
     """
 
+    model_path: Optional[RuntimeParameter[FilePath]] = Field(
+        default=None,
+        description="The GGUF file; default: the embedded gemma-3-270m Q4_K_M.",
+        exclude=True,
+    )
     n_ctx: int = 2048
     n_threads: Optional[int] = Field(default_factory=lambda: os.cpu_count() or 1)
+    cpu_lock_path: Optional[str] = Field(
+        default_factory=lambda: str(Path(tempfile.gettempdir()) / "selfinstruct-llama-cpp.lock"),
+        description="A file lock that lets one llama.cpp call run at a time across processes;"
+        " None to disable.",
+    )
+
+    _lock_handle: Any = PrivateAttr(default=None)
 
     def load(self) -> None:
         # `model_path` is excluded from distilabel's YAML dump, so a pipeline rebuilt from
@@ -85,10 +101,64 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
         if self.n_threads and "n_threads" not in (self.extra_kwargs or {}):
             self.extra_kwargs = {**(self.extra_kwargs or {}), "n_threads": self.n_threads}
         super().load()
+        if self.cpu_lock_path:
+            self._lock_handle = open(self.cpu_lock_path, "a+")  # noqa: SIM115
+
+    @contextmanager
+    def _cpu_turn(self) -> Iterator[None]:
+        """Holds the cross-process lock for one call.
+
+        Each pipeline stage runs in its own process with its own model; llama.cpp's threads
+        busy-wait on each other, so two models sharing 2 cores slow each other down by far
+        more than 2x (a 20 s call took minutes). Taking turns keeps every call at full speed.
+        """
+        if self._lock_handle is None:
+            yield
+            return
+        fcntl.flock(self._lock_handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
 
     @property
     def model_name(self) -> str:
         return Path(str(self.model_path)).name if self.model_path else "llama-cpp"
+
+    def next_token_logprobs(self, prompt: str, top_k: int) -> list[dict[str, Any]]:
+        """Top-`top_k` log-probabilities of the token that follows `prompt`.
+
+        llama-cpp-python only returns log-probabilities with `logits_all=True`, which keeps
+        logits for every prompt token (GBs for a 262K vocabulary); the last token's logits,
+        read straight after evaluating the prompt, are all a Yes/No comparison needs.
+        """
+        import numpy as np
+
+        model = self._model
+        assert model is not None
+        tokens = model.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+        # Reuse the evaluated prefix (few-shot prompts share all but their last lines), but
+        # evaluate at least the last token so its logits are fresh.
+        shared = 0
+        limit = min(model.n_tokens, len(tokens) - 1)
+        while shared < limit and model.input_ids[shared] == tokens[shared]:
+            shared += 1
+        model.n_tokens = shared
+        model.eval(tokens[shared:])
+        logits = np.ctypeslib.as_array(
+            model._ctx.get_logits_ith(-1), shape=(model.n_vocab(),)
+        ).astype(np.float64)
+        logits -= logits.max()
+        log_probs = logits - np.log(np.exp(logits).sum())
+        best = np.argpartition(-log_probs, top_k)[:top_k]
+        best = best[np.argsort(-log_probs[best])]
+        return [
+            {
+                "token": model.detokenize([int(token)]).decode("utf-8", errors="replace"),
+                "logprob": float(log_probs[token]),
+            }
+            for token in best
+        ]
 
     @validate_call
     def generate(  # type: ignore[override]
@@ -115,71 +185,69 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
             temperature: sampling temperature.
             top_p: nucleus sampling mass.
             stop: stop sequences (plain-text prompts only).
-            logprobs: return this many top log-probabilities per generated token
+            logprobs: return this many top log-probabilities of the first generated token
                 (plain-text prompts only).
             extra_generation_kwargs: passed on to llama-cpp-python.
         """
-        chat_inputs = [item for item in inputs if not isinstance(item, str)]
-        if chat_inputs and len(chat_inputs) == len(inputs):
-            return super().generate(
-                inputs=inputs,
-                num_generations=num_generations,
-                max_new_tokens=max_new_tokens,
+        sampling = {
+            "max_new_tokens": max_new_tokens,
+            "frequency_penalty": frequency_penalty,
+            "presence_penalty": presence_penalty,
+            "temperature": temperature,
+            "top_p": top_p,
+            "extra_generation_kwargs": extra_generation_kwargs,
+        }
+        results = []
+        for prompt in inputs:
+            with self._cpu_turn():
+                if isinstance(prompt, str):
+                    results.append(
+                        self._complete(prompt, num_generations, stop, logprobs, **sampling)
+                    )
+                else:
+                    results.extend(
+                        super().generate(
+                            inputs=[prompt], num_generations=num_generations, **sampling
+                        )
+                    )
+        return results
+
+    def _complete(
+        self,
+        prompt: str,
+        num_generations: int,
+        stop: Optional[list[str]],
+        logprobs: Optional[int],
+        *,
+        max_new_tokens: int,
+        frequency_penalty: float,
+        presence_penalty: float,
+        temperature: float,
+        top_p: float,
+        extra_generation_kwargs: Optional[dict[str, Any]],
+    ) -> GenerateOutput:
+        texts, output_tokens, token_logprobs = [], [], []
+        prompt_tokens = 0
+        for _ in range(num_generations):
+            # Scored before sampling so the completion reuses the evaluated prompt.
+            if logprobs:
+                token_logprobs.append([self.next_token_logprobs(prompt, logprobs)])
+            completion = self._model.create_completion(  # type: ignore[union-attr]
+                prompt=prompt,
+                max_tokens=max_new_tokens,
                 frequency_penalty=frequency_penalty,
                 presence_penalty=presence_penalty,
                 temperature=temperature,
                 top_p=top_p,
-                extra_generation_kwargs=extra_generation_kwargs,
+                stop=stop or [],
+                **(extra_generation_kwargs or {}),
             )
-        results = []
-        for prompt in inputs:
-            if not isinstance(prompt, str):
-                results.extend(
-                    super().generate(
-                        inputs=[prompt],
-                        num_generations=num_generations,
-                        max_new_tokens=max_new_tokens,
-                        frequency_penalty=frequency_penalty,
-                        presence_penalty=presence_penalty,
-                        temperature=temperature,
-                        top_p=top_p,
-                        extra_generation_kwargs=extra_generation_kwargs,
-                    )
-                )
-                continue
-            texts, output_tokens, token_logprobs = [], [], []
-            prompt_tokens = 0
-            for _ in range(num_generations):
-                completion = self._model.create_completion(  # type: ignore[union-attr]
-                    prompt=prompt,
-                    max_tokens=max_new_tokens,
-                    frequency_penalty=frequency_penalty,
-                    presence_penalty=presence_penalty,
-                    temperature=temperature,
-                    top_p=top_p,
-                    stop=stop or [],
-                    logprobs=logprobs,
-                    **(extra_generation_kwargs or {}),
-                )
-                choice = completion["choices"][0]
-                texts.append(choice["text"])
-                output_tokens.append(completion["usage"]["completion_tokens"])
-                prompt_tokens = completion["usage"]["prompt_tokens"]
-                if logprobs:
-                    top = (choice.get("logprobs") or {}).get("top_logprobs") or []
-                    token_logprobs.append(
-                        [
-                            [{"token": token, "logprob": value} for token, value in step.items()]
-                            for step in top
-                            if step
-                        ]
-                    )
-            results.append(
-                prepare_output(
-                    texts,
-                    input_tokens=[prompt_tokens] * num_generations,
-                    output_tokens=output_tokens,
-                    logprobs=token_logprobs if logprobs else None,
-                )
-            )
-        return results
+            texts.append(completion["choices"][0]["text"])
+            output_tokens.append(completion["usage"]["completion_tokens"])
+            prompt_tokens = completion["usage"]["prompt_tokens"]
+        return prepare_output(
+            texts,
+            input_tokens=[prompt_tokens] * num_generations,
+            output_tokens=output_tokens,
+            logprobs=token_logprobs if logprobs else None,
+        )

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 POOL_FILENAME = "pool.sqlite"
 
 
-def default_llm() -> "LLM":
+def default_llm() -> LLM:
     """The offline default: llama.cpp on the embedded gemma-3-270m GGUF."""
     from distilabel_selfinstruct.llms import LlamaCppCompletionLLM
 
@@ -49,7 +49,7 @@ def pool_path_for(output_dir: str | Path) -> Path:
 
 def build_pipeline(
     *,
-    llm: Optional["LLM"] = None,
+    llm: Optional[LLM] = None,
     num_instructions: int = 100,
     output_dir: str | Path = "selfinstruct-out",
     prompt_style: Optional[Literal["completion", "chat"]] = None,
@@ -91,6 +91,8 @@ def build_pipeline(
     with Pipeline(
         name=name,
         description="Self-Instruct bootstrap (arXiv 2212.10560) as distilabel steps.",
+        # Kept beside the pool so one directory holds everything a resume needs.
+        cache_dir=Path(output_dir) / "cache",
     ) as pipeline:
         sample = SampleDemonstrations(
             name="sample_demonstrations",

@@ -91,7 +91,7 @@ class PoolStore:
     def close(self) -> None:
         self._connection.close()
 
-    def __enter__(self) -> "PoolStore":
+    def __enter__(self) -> PoolStore:
         return self
 
     def __exit__(self, *_: Any) -> None:
@@ -99,12 +99,11 @@ class PoolStore:
 
     # -- tasks ---------------------------------------------------------------------------
 
-    def add_seeds(self, seeds: Iterable["SeedTask"]) -> int:
+    def add_seeds(self, seeds: Iterable[SeedTask]) -> int:
         """Adds seed tasks once; returns how many were new."""
         now = time.time()
         rows = [
-            (seed.id, "seed", seed.instruction, int(seed.is_classification), now)
-            for seed in seeds
+            (seed.id, "seed", seed.instruction, int(seed.is_classification), now) for seed in seeds
         ]
         with self._connection:
             before = self.count()
@@ -126,23 +125,19 @@ class PoolStore:
 
     def tasks(self, origin: Optional[str] = None, after_seq: int = 0) -> list[dict[str, Any]]:
         """Pool tasks in the order they entered the pool."""
-        query = (
-            "SELECT seq, task_id, origin, instruction, bootstrap_round FROM tasks"
-            " WHERE seq > ?"
-        )
+        query = "SELECT seq, task_id, origin, instruction, bootstrap_round FROM tasks WHERE seq > ?"
         params: list[Any] = [after_seq]
         if origin is not None:
             query += " AND origin = ?"
             params.append(origin)
         rows = self._connection.execute(query + " ORDER BY seq", params).fetchall()
         keys = ("seq", "task_id", "origin", "instruction", "bootstrap_round")
-        return [dict(zip(keys, row)) for row in rows]
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def accepted_candidate(self, candidate_id: str) -> Optional[dict[str, Any]]:
         """The earlier acceptance of this candidate, when a batch is replayed after a crash."""
         row = self._connection.execute(
-            "SELECT task_id, rouge_l_max, most_similar_task_id FROM tasks"
-            " WHERE candidate_id = ?",
+            "SELECT task_id, rouge_l_max, most_similar_task_id FROM tasks WHERE candidate_id = ?",
             (candidate_id,),
         ).fetchone()
         if row is None:
@@ -213,7 +208,7 @@ class PoolStore:
             "SELECT candidate_id, stage, reason, score, text, bootstrap_round FROM drops"
         ).fetchall()
         keys = ("candidate_id", "stage", "reason", "score", "text", "bootstrap_round")
-        return [dict(zip(keys, row)) for row in rows]
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     # -- finished tasks ------------------------------------------------------------------
 
@@ -232,9 +227,7 @@ class PoolStore:
                 )
 
     def completed(self) -> list[dict[str, Any]]:
-        rows = self._connection.execute(
-            "SELECT record FROM completed ORDER BY seq"
-        ).fetchall()
+        rows = self._connection.execute("SELECT record FROM completed ORDER BY seq").fetchall()
         return [json.loads(row[0]) for row in rows]
 
     def completed_count(self) -> int:

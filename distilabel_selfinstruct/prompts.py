@@ -6,7 +6,7 @@ read, diffed and overridden without touching code.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -15,7 +15,7 @@ from jinja2 import Environment, StrictUndefined, Template
 TEMPLATE_PACKAGE = "distilabel_selfinstruct.templates"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_template(name: str) -> Template:
     """Returns the compiled template `templates/<name>.jinja2`.
 

@@ -130,9 +130,7 @@ class SampleDemonstrations(GeneratorStep):
         description="Stop after this many rounds even if the target is not reached"
         " (default: 4 x num_instructions / batch_size, at least 20).",
     )
-    batch_size: RuntimeParameter[int] = Field(
-        default=4, description="Prompts per bootstrap round."
-    )
+    batch_size: RuntimeParameter[int] = Field(default=4, description="Prompts per bootstrap round.")
     num_demonstrations: int = 8
     num_machine_demonstrations: int = 2
     recency_bias: float = 0.0
@@ -213,7 +211,7 @@ class SampleDemonstrations(GeneratorStep):
             )
         return rows
 
-    def process(self, offset: int = 0) -> "GeneratorStepOutput":  # type: ignore[override]
+    def process(self, offset: int = 0) -> GeneratorStepOutput:  # type: ignore[override]
         """Yields one round per batch until the target is (expected to be) reached.
 
         Args:

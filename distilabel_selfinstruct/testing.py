@@ -8,18 +8,18 @@ end-to-end tests.
 from __future__ import annotations
 
 import math
-
-from typing import Any, Optional
+import time
+from typing import Optional
 
 from distilabel.models.llms.base import LLM
 from distilabel.models.llms.utils import prepare_output
-from pydantic import Field, PrivateAttr, validate_call
 
 # Imported at run time: `validate_call` resolves these annotations.
 from distilabel.typing import FormattedInput, GenerateOutput  # noqa: E402
+from pydantic import Field, PrivateAttr, validate_call
 
 
-def _prompt_text(prompt: "FormattedInput") -> str:
+def _prompt_text(prompt: FormattedInput) -> str:
     if isinstance(prompt, str):
         return prompt
     return "\n".join(str(message.get("content", "")) for message in prompt)  # type: ignore[union-attr]
@@ -34,11 +34,13 @@ class ScriptedLLM(LLM):
         default_reply: the reply for prompts that match no marker.
         yes_logprob: when set and logprobs are asked for, report this log-probability for
             " Yes" (and log(1 - p) for " No") as the first token's alternatives.
+        delay_s: seconds to wait per reply, to give tests time to interrupt a run.
     """
 
     replies: dict[str, list[str]] = Field(default_factory=dict)
     default_reply: str = ""
     yes_logprob: Optional[float] = None
+    delay_s: float = 0.0
     _calls: dict = PrivateAttr(default_factory=dict)
     _prompts: list = PrivateAttr(default_factory=list)
 
@@ -54,9 +56,11 @@ class ScriptedLLM(LLM):
         """The prompts seen so far, as text."""
         return self._prompts
 
-    def reply_for(self, prompt: "FormattedInput") -> str:
+    def reply_for(self, prompt: FormattedInput) -> str:
         text = _prompt_text(prompt)
         self._prompts.append(text)
+        if self.delay_s:
+            time.sleep(self.delay_s)
         for marker, options in self.replies.items():
             if marker in text and options:
                 count = self._calls.get(marker, 0)

@@ -116,11 +116,6 @@ def test_blank_line_commentary_after_the_list_is_ignored() -> None:
     assert parsed.truncated == 0
 
 
-@pytest.mark.xfail(
-    reason="bug: parse_numbered_list treats a last item followed by a blank line and"
-    " commentary as truncated when the item has no closing punctuation",
-    strict=True,
-)
 def test_item_followed_by_blank_line_is_complete_without_punctuation() -> None:
     reply = (
         "9. Name a mammal that lays eggs\n10. Give an antonym of ancient\n\n"

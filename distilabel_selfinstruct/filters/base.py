@@ -63,9 +63,7 @@ class DropRecorder(Step):
         if not self._pending_drops:
             return
         batch = Counter(drop["reason"] for drop in self._pending_drops)
-        summary = ", ".join(
-            f"{reason}={count}" for reason, count in sorted(batch.items())
-        )
+        summary = ", ".join(f"{reason}={count}" for reason, count in sorted(batch.items()))
         self._logger.info(f"Dropped {sum(batch.values())} rows ({summary})")
         if self.pool_path:
             if self._drop_store is None:
@@ -77,9 +75,7 @@ class DropRecorder(Step):
         if self._drop_counts:
             logger = getattr(self, "_logger", None)
             if logger is not None:
-                total = ", ".join(
-                    f"{r}={n}" for r, n in self._drop_counts.most_common()
-                )
+                total = ", ".join(f"{r}={n}" for r, n in self._drop_counts.most_common())
                 logger.info(f"Drops in '{getattr(self, 'name', self.stage)}': {total}")
         if self._drop_store is not None:
             self._drop_store.close()

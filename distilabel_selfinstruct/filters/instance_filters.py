@@ -6,12 +6,11 @@ against the task's label set for classification tasks. Unlike the paper, which d
 task when two instances conflict, only the conflicting instances go.
 """
 
-
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any, Optional
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
-from distilabel.steps import Step, StepInput
+from distilabel.steps import StepInput
 from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct.filters.base import DropRecorder
@@ -58,11 +57,7 @@ def filter_instances(
     allowed = {_norm(label) for label in labels} if labels is not None else None
     for position, instance in enumerate(instances):
         reason = instance_reason(instance)
-        if (
-            reason is None
-            and allowed is not None
-            and _norm(instance["output"]) not in allowed
-        ):
+        if reason is None and allowed is not None and _norm(instance["output"]) not in allowed:
             reason = "label_not_in_set"
         if reason:
             dropped.append((position, reason))
@@ -76,6 +71,7 @@ def filter_instances(
         outputs_by_input[_norm(instance["input"])].add(_norm(instance["output"]))
     seen: set[tuple[str, str]] = set()
     kept: list[dict[str, str]] = []
+    kept_positions: list[int] = []
     for position, instance in candidates:
         key = (_norm(instance["input"]), _norm(instance["output"]))
         if key in seen:
@@ -92,11 +88,12 @@ def filter_instances(
                     "output": instance["output"].strip(),
                 }
             )
+            kept_positions.append(position)
 
     if allowed is not None and kept:
         distinct = {_norm(instance["output"]) for instance in kept}
         if len(distinct) < min_labels:
-            dropped.extend((-1, "too_few_labels") for _ in kept)
+            dropped.extend((position, "too_few_labels") for position in kept_positions)
             kept = []
     return kept, sorted(dropped)
 
@@ -191,7 +188,7 @@ class FilterInstances(DropRecorder):
                 min_labels=self.min_labels,
             )
             for position, reason in dropped:
-                instance = instances[position] if position >= 0 else {}
+                instance = instances[position]
                 self.drop(
                     f"{task_key}#{position}",
                     reason,

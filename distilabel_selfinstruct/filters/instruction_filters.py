@@ -4,13 +4,12 @@ Each check is a pure function from an instruction to a reason code (or `None`), 
 can be tested and reused without a pipeline; `FilterInstructions` applies the enabled ones.
 """
 
-
 import re
 import string
 from typing import TYPE_CHECKING, Optional
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
-from distilabel.steps import Step, StepInput
+from distilabel.steps import StepInput
 from pydantic import Field
 
 from distilabel_selfinstruct.filters.base import DropRecorder
@@ -52,12 +51,11 @@ def check_length(text: str, min_words: int, max_words: int) -> Optional[str]:
 
 def blacklist_pattern(keywords: list[str]) -> Optional[re.Pattern[str]]:
     """Whole-word, case-insensitive pattern; multi-word keywords match any spacing."""
-    parts = [
-        r"\s+".join(map(re.escape, keyword.split())) for keyword in keywords if keyword
-    ]
+    parts = [r"\s+".join(map(re.escape, keyword.split())) for keyword in keywords if keyword]
     if not parts:
         return None
-    return re.compile(r"\b(?:" + "|".join(parts) + r")\b", re.IGNORECASE)
+    # Look-arounds instead of \b so keywords like "c++" or ".net" match as whole words too.
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
 
 
 def check_keywords(text: str, pattern: Optional[re.Pattern[str]]) -> Optional[str]:
@@ -176,9 +174,7 @@ class FilterInstructions(DropRecorder):
     def outputs(self) -> list[str]:
         return ["instruction_words", "instruction_filter_reason"]
 
-    def reason_for(
-        self, text: str, pattern: Optional[re.Pattern[str]]
-    ) -> Optional[str]:
+    def reason_for(self, text: str, pattern: Optional[re.Pattern[str]]) -> Optional[str]:
         """The first failing check's reason code, or `None` if the instruction passes."""
         checks = (
             (
@@ -196,22 +192,16 @@ class FilterInstructions(DropRecorder):
         return None
 
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
-        pattern = (
-            blacklist_pattern(list(self.blacklist)) if self.check_keywords else None
-        )
+        pattern = blacklist_pattern(list(self.blacklist)) if self.check_keywords else None
         kept = []
         for row in inputs:
             text = row.get("instruction") or ""
             words = word_count(text)
             reason = self.reason_for(text, pattern) if text.strip() else "empty"
             if reason is not None:
-                self.drop(
-                    row.get("candidate_id"), reason, text=text, score=words, row=row
-                )
+                self.drop(row.get("candidate_id"), reason, text=text, score=words, row=row)
                 if not self.keep_rejected:
                     continue
-            kept.append(
-                {**row, "instruction_words": words, "instruction_filter_reason": reason}
-            )
+            kept.append({**row, "instruction_words": words, "instruction_filter_reason": reason})
         self.flush_drops()
         yield kept

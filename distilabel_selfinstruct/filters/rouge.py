@@ -6,11 +6,10 @@ threshold. The kernel (`RougeLIndex`) is exact against rouge-score; this module 
 distilabel step around it and, inside the bootstrap pipeline, the single writer of the pool.
 """
 
-
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
-from distilabel.steps import Step, StepInput
+from distilabel.steps import StepInput
 from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct.filters.base import DropRecorder
@@ -143,13 +142,9 @@ class RougeLFilter(DropRecorder):
             self._store = PoolStore(self.pool_path)
             self._refresh_from_store()
         elif self.reference_path:
-            paths = [
-                p.strip() for p in str(self.reference_path).split(",") if p.strip()
-            ]
+            paths = [p.strip() for p in str(self.reference_path).split(",") if p.strip()]
             seeds = load_seed_tasks(paths)
-            self._extend_pool(
-                [seed.id for seed in seeds], [seed.instruction for seed in seeds]
-            )
+            self._extend_pool([seed.id for seed in seeds], [seed.instruction for seed in seeds])
         self._logger.info(f"ROUGE-L pool: {len(self._index)} tasks")
 
     def unload(self) -> None:

@@ -215,11 +215,6 @@ def test_step_records_drops_in_the_pool_store(pool_path: Path) -> None:
         assert drops[("cand-all_bad", "instances")]["text"] == "Instruction all_bad."
 
 
-@pytest.mark.xfail(
-    reason="bug: too_few_labels drops all get position -1, so FilterInstances records them"
-    " under the same (candidate_id '<task>#-1', stage) key and the pool store keeps only one",
-    strict=True,
-)
 def test_too_few_labels_drops_are_all_recorded(pool_path: Path) -> None:
     instances = [inst("Loved it.", "Positive"), inst("Great!", "Positive")]
     _, step = run([row("t", instances, True, ["Positive", "Negative"])], pool_path=str(pool_path))

@@ -1,0 +1,85 @@
+"""Writing a run's finished tasks: official Self-Instruct JSONL and Alpaca JSON.
+
+Exports read the pool store, which holds every finished task exactly once however often the
+run was interrupted and resumed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from distilabel_selfinstruct.pool import PoolStore
+
+OFFICIAL_FILENAME = "self_instruct.jsonl"
+ALPACA_FILENAME = "alpaca.json"
+EXTRA_KEYS = (
+    "classification_score",
+    "labels",
+    "rouge_l_max",
+    "most_similar_task_id",
+    "most_similar_instruction",
+    "bootstrap_round",
+    "model_name",
+)
+
+
+def official_record(task: dict[str, Any]) -> dict[str, Any]:
+    """A finished task in the official format (`id`, `name`, `instruction`, `instances`,
+    `is_classification`), followed by the run's provenance keys."""
+    record = {
+        "id": task["task_id"],
+        "name": task["task_id"],
+        "instruction": task["instruction"],
+        "instances": [
+            {"input": i.get("input") or "", "output": i.get("output") or ""}
+            for i in task.get("instances") or []
+        ],
+        "is_classification": bool(task.get("is_classification")),
+    }
+    record.update({key: task.get(key) for key in EXTRA_KEYS})
+    return record
+
+
+def alpaca_records(tasks: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+    """One `{instruction, input, output}` entry per instance."""
+    return [
+        {
+            "instruction": task["instruction"],
+            "input": instance.get("input") or "",
+            "output": instance.get("output") or "",
+        }
+        for task in tasks
+        for instance in task.get("instances") or []
+    ]
+
+
+def write_official_jsonl(tasks: Iterable[dict[str, Any]], path: str | Path) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for task in tasks:
+            handle.write(json.dumps(official_record(task), ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def write_alpaca_json(tasks: Iterable[dict[str, Any]], path: str | Path) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = alpaca_records(tasks)
+    path.write_text(json.dumps(records, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return len(records)
+
+
+def export_run(pool_path: str | Path, output_dir: str | Path) -> dict[str, Path]:
+    """Writes `self_instruct.jsonl` and `alpaca.json` for the run's finished tasks."""
+    with PoolStore(pool_path) as store:
+        tasks = store.completed()
+    output_dir = Path(output_dir)
+    paths = {"official": output_dir / OFFICIAL_FILENAME, "alpaca": output_dir / ALPACA_FILENAME}
+    write_official_jsonl(tasks, paths["official"])
+    write_alpaca_json(tasks, paths["alpaca"])
+    return paths

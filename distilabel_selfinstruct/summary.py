@@ -1,0 +1,99 @@
+"""The end-of-run summary: what was generated, kept and dropped (and why)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from distilabel_selfinstruct.pool import PoolStore
+
+
+@dataclass
+class RunSummary:
+    instructions_generated: int
+    instructions_accepted: int
+    tasks_finished: int
+    target: Optional[int]
+    drops: dict[str, int] = field(default_factory=dict)
+    classification_share: float = 0.0
+    instances_per_task: float = 0.0
+    label_distribution: dict[str, int] = field(default_factory=dict)
+    llm_calls: int = 0
+    llm_calls_per_finished_task: Optional[float] = None
+    wall_time_s: Optional[float] = None
+    instructions_per_minute: Optional[float] = None
+
+    @classmethod
+    def from_store(
+        cls,
+        pool_path: str | Path,
+        target: Optional[int] = None,
+        wall_time_s: Optional[float] = None,
+    ) -> RunSummary:
+        with PoolStore(pool_path) as store:
+            drop_counts = store.drop_counts()
+            accepted = store.count("machine")
+            finished = store.completed()
+            counters = store.counters()
+        # Every parsed candidate is either accepted or dropped by one instruction-level filter.
+        candidate_drops = sum(
+            n
+            for (stage, _), n in drop_counts.items()
+            if stage in ("instruction_filters", "rouge_l")
+        )
+        classification = [task for task in finished if task.get("is_classification")]
+        instance_counts = [len(task.get("instances") or []) for task in finished]
+        labels: Counter[str] = Counter(
+            instance["output"] for task in classification for instance in task["instances"]
+        )
+        # One instruction prompt per round row, then one classification and one instance
+        # call per accepted instruction.
+        calls = counters.get("instruction_prompts", 0) + 2 * accepted
+        summary = cls(
+            instructions_generated=accepted + candidate_drops,
+            instructions_accepted=accepted,
+            tasks_finished=len(finished),
+            target=target,
+            drops={f"{stage}/{reason}": n for (stage, reason), n in sorted(drop_counts.items())},
+            classification_share=len(classification) / len(finished) if finished else 0.0,
+            instances_per_task=sum(instance_counts) / len(finished) if finished else 0.0,
+            label_distribution=dict(labels.most_common(20)),
+            llm_calls=calls,
+            llm_calls_per_finished_task=calls / len(finished) if finished else None,
+            wall_time_s=wall_time_s,
+        )
+        if wall_time_s:
+            summary.instructions_per_minute = len(finished) / (wall_time_s / 60.0)
+        return summary
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def render(self) -> str:
+        lines = [
+            "Self-Instruct run summary",
+            f"  instructions generated : {self.instructions_generated}",
+            f"  accepted into the pool : {self.instructions_accepted}",
+            f"  finished with instances: {self.tasks_finished}"
+            + (f" (target {self.target})" if self.target else ""),
+            f"  classification share   : {self.classification_share:.0%}",
+            f"  instances per task     : {self.instances_per_task:.2f}",
+            f"  LLM calls              : {self.llm_calls}"
+            + (
+                f" ({self.llm_calls_per_finished_task:.1f} per finished task)"
+                if self.llm_calls_per_finished_task
+                else ""
+            ),
+        ]
+        if self.wall_time_s is not None:
+            lines.append(f"  wall time              : {self.wall_time_s:.0f} s")
+        if self.instructions_per_minute is not None:
+            lines.append(f"  finished tasks / minute: {self.instructions_per_minute:.2f}")
+        lines.append("  drops (stage/reason):")
+        lines.extend(f"    {key:<45} {n}" for key, n in self.drops.items())
+        if self.label_distribution:
+            top = ", ".join(f"{label}={n}" for label, n in self.label_distribution.items())
+            lines.append(f"  labels: {top}")
+        return "\n".join(lines)

@@ -1,0 +1,242 @@
+"""The whole bootstrap as one distilabel Pipeline, on a scripted LLM: loop, YAML, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from rouge_score import rouge_scorer
+
+from distilabel_selfinstruct.pipeline import build_pipeline, pool_path_for
+from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.testing import ScriptedLLM
+
+SUBJECTS = [
+    "sourdough bread",
+    "tax returns",
+    "jazz chords",
+    "volcano safety",
+    "chess openings",
+    "tomato gardening",
+    "the Roman senate",
+    "quantum dots",
+    "marathon pacing",
+    "budget travel",
+    "wedding speeches",
+    "bicycle repair",
+    "cloud storage pricing",
+    "honeybee colonies",
+    "job interviews",
+    "solar panels",
+    "python decorators",
+    "medieval castles",
+    "coral reefs",
+    "mortgage rates",
+    "knitting patterns",
+    "black holes",
+    "podcast editing",
+    "first aid",
+]
+VERBS = [
+    "Explain to a curious teenager how",
+    "Give three practical tips about",
+    "Summarize the main controversies around",
+    "Compare two popular approaches to",
+]
+
+
+def instruction_replies() -> list[str]:
+    """Completion-style continuations of the numbered list, like the base model writes."""
+    candidates = [f"{verb} {subject} work." for subject in SUBJECTS for verb in VERBS]
+    replies = []
+    for start in range(0, len(candidates), 5):
+        chunk = candidates[start : start + 5]
+        lines = [" " + chunk[0]] + [f"{10 + i}. {text}" for i, text in enumerate(chunk[1:])]
+        # Every reply ends with a cut-off item, as when the token limit hits.
+        replies.append("\n".join(lines) + "\n15. Draw a")
+    replies.append("I am a language model and cannot")  # garbage, no list
+    return replies
+
+
+def scripted_llm(delay_s: float = 0.0) -> ScriptedLLM:
+    return ScriptedLLM(
+        replies={
+            "Here is a list of diverse tasks": instruction_replies(),
+            "Classification:": [" No", " No", " Yes"],
+            "Class label:": [
+                " Positive\nInput: The soup was lovely.\n"
+                "Class label: Negative\nInput: The soup was cold.\n"
+                "Class label: Positive\nInput: The soup was cold.\n"
+                "Class label: Negative\nInput: The soup was bland.\n"
+            ],
+            "Example 1\nInput:": [
+                " <noinput>\nOutput: Start with a simple plan and practice daily.\n"
+                "Example 2\nInput: beginner\nOutput: beginner\n"
+            ],
+        },
+        default_reply="",
+        delay_s=delay_s,
+    )
+
+
+def check_invariants(output_dir: Path, target: int) -> list[dict]:
+    with PoolStore(pool_path_for(output_dir)) as store:
+        finished = store.completed()
+        drops = store.drops()
+        seeds = [t["instruction"] for t in store.tasks(origin="seed")]
+    assert len(finished) == target
+    assert len({task["task_id"] for task in finished}) == len(finished)
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    instructions = [task["instruction"] for task in finished]
+    for i, text in enumerate(instructions):
+        for other in instructions[:i] + seeds:
+            assert scorer.score(other, text)["rougeL"].fmeasure <= 0.7, (text, other)
+    for task in finished:
+        assert task["instances"], task
+        for instance in task["instances"]:
+            assert instance["output"].strip()
+            if task["is_classification"]:
+                assert instance["output"] in task["labels"]
+    assert all(drop["reason"] and drop["stage"] for drop in drops)
+    return finished
+
+
+def test_one_pipeline_grows_the_pool_to_the_target(tmp_path: Path) -> None:
+    pipeline = build_pipeline(
+        llm=scripted_llm(),
+        prompt_style="completion",
+        num_instructions=8,
+        output_dir=tmp_path / "run",
+        name="t-grow",
+    )
+    distiset = pipeline.run(use_cache=False)
+    finished = check_invariants(tmp_path / "run", 8)
+    rows = distiset["default"]["train"]
+    assert sorted(rows["task_id"]) == sorted(task["task_id"] for task in finished)
+    with PoolStore(pool_path_for(tmp_path / "run")) as store:
+        counts = store.drop_counts()
+        machine = store.tasks(origin="machine")
+    # The truncated "Draw a" items never reach the filters; the garbage reply is counted.
+    assert ("generation", "unparseable_reply") in counts
+    assert ("rouge_l", "rouge_l_too_similar") in counts
+    # Later rounds saw tasks accepted in earlier rounds: the loop is closed.
+    assert max(task["bootstrap_round"] for task in machine) >= 1
+
+
+def test_classification_tasks_keep_only_consistent_labels(tmp_path: Path) -> None:
+    pipeline = build_pipeline(
+        llm=scripted_llm(),
+        prompt_style="completion",
+        num_instructions=6,
+        output_dir=tmp_path / "run",
+        name="t-labels",
+    )
+    pipeline.run(use_cache=False)
+    finished = check_invariants(tmp_path / "run", 6)
+    classification = [task for task in finished if task["is_classification"]]
+    assert classification, "the script answers Yes to every third instruction"
+    for task in classification:
+        # "The soup was cold." came with two labels: both conflicting instances are gone.
+        assert task["instances"] == [
+            {"input": "The soup was lovely.", "output": "Positive"},
+            {"input": "The soup was bland.", "output": "Negative"},
+        ]
+        assert task["labels"] == ["Positive", "Negative"]
+
+
+def test_pipeline_yaml_round_trip_reproduces_the_run(tmp_path: Path) -> None:
+    from distilabel.pipeline import Pipeline
+
+    pipeline = build_pipeline(
+        llm=scripted_llm(),
+        prompt_style="completion",
+        num_instructions=5,
+        output_dir=tmp_path / "run",
+        name="t-yaml",
+    )
+    yaml_path = tmp_path / "pipeline.yaml"
+    pipeline.save(yaml_path, format="yaml")
+    text = yaml_path.read_text()
+    assert "distilabel_selfinstruct.sampling" in text
+    assert "distilabel_selfinstruct.testing" in text
+
+    restored = Pipeline.from_yaml(yaml_path)
+    assert [s for s in restored.dag] == [s for s in pipeline.dag]
+    restored.run(use_cache=False)
+    check_invariants(tmp_path / "run", 5)
+
+
+def test_api_keys_never_reach_the_yaml(tmp_path: Path) -> None:
+    from distilabel.models.llms import OpenAILLM
+
+    llm = OpenAILLM(model="some-model", base_url="http://127.0.0.1:9/v1", api_key="sk-SECRET-123")
+    pipeline = build_pipeline(llm=llm, num_instructions=3, output_dir=tmp_path, name="t-key")
+    yaml_path = tmp_path / "pipeline.yaml"
+    pipeline.save(yaml_path, format="yaml")
+    assert "sk-SECRET-123" not in yaml_path.read_text()
+    assert "sk-SECRET-123" not in json.dumps(pipeline.dump())
+
+
+RUNNER = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_pipeline import scripted_llm
+    from distilabel_selfinstruct.pipeline import build_pipeline
+    pipeline = build_pipeline(llm=scripted_llm(delay_s={delay}), num_instructions=12, prompt_style="completion",
+                              output_dir={out!r}, name="t-resume")
+    pipeline.run(use_cache=True)
+    """
+)
+
+
+def test_killed_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    script = tmp_path / "runner.py"
+    tests_dir = str(Path(__file__).parent)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    script.write_text(RUNNER.format(tests=tests_dir, delay=0.3, out=str(out)))
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pool = pool_path_for(out)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if pool.exists():
+                with PoolStore(pool) as store:
+                    if store.completed_count() >= 3:
+                        break
+            if process.poll() is not None:
+                pytest.fail("the run ended before it could be interrupted")
+            time.sleep(0.2)
+        else:
+            pytest.fail("the run made no progress")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    with PoolStore(pool) as store:
+        before = {task["task_id"]: task for task in store.completed()}
+    assert 3 <= len(before) < 12
+
+    script.write_text(RUNNER.format(tests=tests_dir, delay=0.0, out=str(out)))
+    result = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    finished = check_invariants(out, 12)
+    after = {task["task_id"]: task for task in finished}
+    # Nothing accepted before the kill was lost or changed; nothing was duplicated.
+    for task_id, task in before.items():
+        assert after[task_id] == task
