@@ -111,14 +111,16 @@ def build_pipeline(
         split = SplitInstructions(
             name="split_instructions", pool_path=pool_path, input_batch_size=rounds_batch_size
         )
+        # Small batches after generation: rows wait until a batch is full, and the generator
+        # only sees acceptances (to stop on time) once the novelty filter has run.
         heuristics = FilterInstructions(
-            name="filter_instructions", pool_path=pool_path, input_batch_size=16
+            name="filter_instructions", pool_path=pool_path, input_batch_size=8
         )
         novelty = RougeLFilter(
             name="rouge_l_filter",
             pool_path=pool_path,
             threshold=rouge_threshold,
-            input_batch_size=16,
+            input_batch_size=8,
         )
         classify = IdentifyClassification(
             name="identify_classification",

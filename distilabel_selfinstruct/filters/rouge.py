@@ -213,7 +213,8 @@ class RougeLFilter(DropRecorder):
                 continue
 
             match = self._index.best_match(text)
-            similar_id, similar_text = self._pool_entry(match.index)
+            # A score of 0 shares no token with anything: there is no "most similar" task.
+            similar_id, similar_text = self._pool_entry(match.index if match.score > 0 else -1)
             reason = None
             if match.score > self.threshold:
                 reason = "rouge_l_too_similar"
