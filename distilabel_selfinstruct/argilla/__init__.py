@@ -7,8 +7,8 @@
 - `review`: `pull_reviews`, `curate`, `write_curated` (the way back).
 - `cli`: `add_subcommands` for `selfinstruct push` / `selfinstruct pull`.
 
-Names are imported lazily so that importing this package touches neither
-`argilla` nor `distilabel`.
+Names are imported lazily, and the modules import `argilla` only inside
+functions, so that importing them creates no Argilla client.
 """
 
 from __future__ import annotations
