@@ -58,10 +58,12 @@ def _generate(args: argparse.Namespace) -> int:
         pipeline.save(args.save_yaml, format="yaml")
     print(
         f"Self-Instruct: {len(seeds)} seed tasks, target {args.num_instructions} tasks,"
-        f" run directory {output} (rerun the same command to resume)"
+        f" run directory {output} (rerun the same command to resume; a new --output starts over)"
     )
     started = time.monotonic()
-    distiset = pipeline.run(use_cache=not args.no_resume)
+    # The pool store is what makes a rerun resume (see docs/architecture.md); distilabel's
+    # own cache could mark a killed run's steps finished with work still in flight.
+    distiset = pipeline.run(use_cache=False)
     elapsed = time.monotonic() - started
     distiset.save_to_disk(output / "distiset")
     paths = export_run(pool_path_for(output), output)
@@ -117,7 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--model", help="model name on that server")
     generate.add_argument("--argilla-dataset", help="also push finished tasks to Argilla")
     generate.add_argument("--save-yaml", help="write the pipeline as YAML to this path")
-    generate.add_argument("--no-resume", action="store_true", help="ignore distilabel's cache")
     generate.set_defaults(handler=_generate)
 
     export = commands.add_parser("export", help="write JSONL and Alpaca JSON of a run")

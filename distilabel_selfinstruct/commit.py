@@ -54,10 +54,10 @@ class CommitToPool(DropRecorder):
         - instances (`List[Dict[str, str]]`): its instances.
 
     Output columns:
-        - the finished task, one row per task: `task_id`, `instruction`, `is_classification`,
+        - the finished task, one row per task and nothing else (so the dataset has one schema
+          however the run was resumed): `task_id`, `instruction`, `is_classification`,
           `classification_score`, `instances`, `labels`, `rouge_l_max`, `most_similar_task_id`,
-          `most_similar_instruction`, `bootstrap_round`, `model_name` (other columns pass
-          through).
+          `most_similar_instruction`, `bootstrap_round`, `model_name`.
 
     Categories:
         - save
@@ -104,7 +104,7 @@ class CommitToPool(DropRecorder):
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
         assert self._store is not None
         done = {record["task_id"] for record in self._store.completed()}
-        outputs, records = [], []
+        records = []
         for row in inputs:
             replay = row["task_id"] in done
             if (
@@ -116,7 +116,6 @@ class CommitToPool(DropRecorder):
                 continue
             done.add(row["task_id"])
             records.append(task_record(row))
-            outputs.append({**row, **records[-1]})
         self._store.complete(records)
         self.flush_drops()
-        yield outputs
+        yield records

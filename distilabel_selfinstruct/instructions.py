@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from distilabel.steps import StepInput
 from distilabel.steps.tasks import Task
+from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.filters.base import DropRecorder
 from distilabel_selfinstruct.generation import apply_default_generation_kwargs
-from distilabel_selfinstruct.pool import candidate_id_for
+from distilabel_selfinstruct.pool import PoolStore, candidate_id_for
 from distilabel_selfinstruct.prompts import render_prompt
 
 if TYPE_CHECKING:
@@ -190,6 +191,10 @@ class SplitInstructions(DropRecorder):
     A reply that yielded no instruction at all (garbage, or only a truncated item) is counted
     as a drop with reason `unparseable_reply` instead of vanishing silently.
 
+    With a pool store, the first batch also carries the tasks a killed run had accepted but
+    not finished: `RougeLFilter` recognises their candidate ids and passes them on with their
+    recorded scores, so the resumed run finishes them.
+
     Runtime parameters:
         - `pool_path`: the pool store to record drops in (optional).
 
@@ -206,6 +211,7 @@ class SplitInstructions(DropRecorder):
     """
 
     stage: str = "generation"
+    _resumed: bool = PrivateAttr(default=False)
 
     @property
     def inputs(self) -> list[str]:
@@ -215,8 +221,33 @@ class SplitInstructions(DropRecorder):
     def outputs(self) -> list[str]:
         return ["candidate_id", "instruction"]
 
+    def unfinished_rows(self) -> list[dict[str, Any]]:
+        """Candidate rows for the accepted-but-unfinished tasks in the pool store."""
+        if not self.pool_path:
+            return []
+        with PoolStore(self.pool_path) as store:
+            tasks = store.unfinished_tasks()
+        if tasks:
+            self._logger.info(
+                f"Resuming {len(tasks)} accepted tasks a previous run left unfinished"
+            )
+        return [
+            {
+                "prompt_id": None,
+                "bootstrap_round": task["bootstrap_round"],
+                "candidate_id": task["candidate_id"],
+                "instruction": task["instruction"],
+            }
+            for task in tasks
+        ]
+
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
-        rows = []
+        rows: list[dict[str, Any]] = []
+        if not self._resumed and inputs:
+            # distilabel maps output rows back onto input rows, so extra rows need a
+            # non-empty batch to ride on.
+            rows.extend(self.unfinished_rows())
+            self._resumed = True
         for row in inputs:
             instructions = row.get("instructions") or []
             base = {

@@ -172,6 +172,36 @@ class PoolStore:
             )
         return task_id
 
+    def unfinished_tasks(
+        self, lost_stages: Iterable[str] = ("instances", "commit")
+    ) -> list[dict[str, Any]]:
+        """Machine tasks accepted but neither finished nor dropped later: the work a killed
+        run had in flight after the novelty filter."""
+        stages = list(lost_stages)
+        marks = ",".join("?" for _ in stages)
+        rows = self._connection.execute(
+            "SELECT t.seq, t.task_id, t.candidate_id, t.instruction, t.bootstrap_round,"
+            " t.rouge_l_max, t.most_similar_task_id, s.instruction FROM tasks t"
+            " LEFT JOIN tasks s ON s.task_id = t.most_similar_task_id"
+            " WHERE t.origin = 'machine'"
+            " AND t.task_id NOT IN (SELECT task_id FROM completed)"
+            " AND t.candidate_id NOT IN"
+            f" (SELECT candidate_id FROM drops WHERE stage IN ({marks}))"
+            " ORDER BY t.seq",
+            stages,
+        ).fetchall()
+        keys = (
+            "seq",
+            "task_id",
+            "candidate_id",
+            "instruction",
+            "bootstrap_round",
+            "rouge_l_max",
+            "most_similar_task_id",
+            "most_similar_instruction",
+        )
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     # -- drops ---------------------------------------------------------------------------
 
     def record_drops(self, drops: Iterable[dict[str, Any]]) -> None:

@@ -127,8 +127,8 @@ class SampleDemonstrations(GeneratorStep):
     )
     max_rounds: Optional[RuntimeParameter[int]] = Field(
         default=None,
-        description="Stop after this many rounds even if the target is not reached"
-        " (default: 4 x num_instructions / batch_size, at least 20).",
+        description="Stop after this many rounds of this invocation even if the target is"
+        " not reached (default: 4 x num_instructions / batch_size, at least 20).",
     )
     batch_size: RuntimeParameter[int] = Field(default=4, description="Prompts per bootstrap round.")
     num_demonstrations: int = 8
@@ -219,11 +219,22 @@ class SampleDemonstrations(GeneratorStep):
                 run continues the numbering.
         """
         assert self._store is not None
-        round_number = offset // self.batch_size
-        limit = self._round_limit()
+        # A rerun continues the round numbering of the pool, so its prompts (and candidate
+        # ids) never collide with those of the run it resumes.
+        round_number = max(offset // self.batch_size, self._store.counters().get("rounds", 0))
+        limit = round_number + self._round_limit()
+        if self.expected_finished() >= self.num_instructions and not self._store.unfinished_tasks(
+            POST_ACCEPT_STAGES
+        ):
+            # A rerun of a finished run: end the stream without spending LLM calls. (With
+            # unfinished tasks, one round runs: they ride on it, see SplitInstructions.)
+            self._logger.info("The pool already holds the target; nothing to generate.")
+            yield [], True
+            return
         while True:
             rows = self.build_round(round_number)
             self._store.increment("instruction_prompts", len(rows))
+            self._store.increment("rounds")
             round_number += 1
             expected = self.expected_finished()
             last = expected >= self.num_instructions or round_number >= limit

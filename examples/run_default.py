@@ -14,6 +14,6 @@ if __name__ == "__main__":
     output_dir = "selfinstruct-out"
     pipeline = build_pipeline(num_instructions=20, output_dir=output_dir)
     pipeline.save(f"{output_dir}/pipeline.yaml", format="yaml")  # share with teammates
-    distiset = pipeline.run(use_cache=True)
+    distiset = pipeline.run(use_cache=False)  # the pool store in output_dir resumes
     export_run(pool_path_for(output_dir), output_dir)
     print(RunSummary.from_store(pool_path_for(output_dir), target=20).render())

@@ -25,7 +25,7 @@ if __name__ == "__main__":
     )
     # Sampling parameters are runtime parameters, tunable per LLM stage:
     pipeline.run(
-        use_cache=True,
+        use_cache=False,  # rerunning resumes from the pool store in output_dir
         parameters={
             "generate_instructions": {"llm": {"generation_kwargs": {"temperature": 0.7}}},
         },

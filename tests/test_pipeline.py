@@ -16,49 +16,49 @@ from distilabel_selfinstruct.pipeline import build_pipeline, pool_path_for
 from distilabel_selfinstruct.pool import PoolStore
 from distilabel_selfinstruct.testing import ScriptedLLM
 
-SUBJECTS = [
-    "sourdough bread",
-    "tax returns",
-    "jazz chords",
-    "volcano safety",
-    "chess openings",
-    "tomato gardening",
-    "the Roman senate",
-    "quantum dots",
-    "marathon pacing",
-    "budget travel",
-    "wedding speeches",
-    "bicycle repair",
-    "cloud storage pricing",
-    "honeybee colonies",
-    "job interviews",
-    "solar panels",
-    "python decorators",
-    "medieval castles",
-    "coral reefs",
-    "mortgage rates",
-    "knitting patterns",
-    "black holes",
-    "podcast editing",
-    "first aid",
+# Varied enough that no two are above ROUGE-L 0.7, like a good model's output; a few
+# near-copies of each other are mixed in for the novelty filter to catch.
+NOVEL = [
+    "Explain why sourdough bread needs a starter.",
+    "List three deductions people forget on their tax returns.",
+    "Name the notes of a C major seventh chord.",
+    "What should hikers do if a volcano starts erupting nearby?",
+    "Describe the main idea behind the Sicilian Defence in chess.",
+    "Give a watering schedule for tomato plants in midsummer.",
+    "Who could address the Roman senate during the late republic?",
+    "Summarize how quantum dots emit light of different colours.",
+    "Suggest a pacing plan for a first marathon under four hours.",
+    "Plan a cheap three-day trip to Lisbon for two students.",
+    "Draft a short toast for my sister's wedding.",
+    "How do I fix a bicycle chain that keeps slipping?",
+    "Compare the pricing of two cloud storage tiers for backups.",
+    "Why do honeybee colonies swarm in spring?",
+    "Rewrite this answer to an interview question so it sounds confident.",
+    "Convert 72 degrees Fahrenheit to Celsius and show the steps.",
+    "Write a Python decorator that times a function call.",
+    "Sort these medieval castles by the year they were built.",
+    "Classify each coral reef threat as natural or human-made.",
+    "Calculate the monthly payment on a 200000 dollar mortgage at 5 percent.",
+    "Translate 'good morning, how are you?' into Spanish.",
+    "Is this sentence grammatically correct? Answer yes or no.",
+    "Recommend two podcasts for learning basic economics.",
+    "Outline the first aid steps for a minor burn.",
 ]
-VERBS = [
-    "Explain to a curious teenager how",
-    "Give three practical tips about",
-    "Summarize the main controversies around",
-    "Compare two popular approaches to",
+NEAR_COPIES = [
+    "Explain why sourdough bread needs a starter culture.",
+    "List three deductions people often forget on their tax returns.",
 ]
 
 
 def instruction_replies() -> list[str]:
     """Completion-style continuations of the numbered list, like the base model writes."""
-    candidates = [f"{verb} {subject} work." for subject in SUBJECTS for verb in VERBS]
+    candidates = NOVEL[:12] + NEAR_COPIES + NOVEL[12:]
     replies = []
-    for start in range(0, len(candidates), 5):
-        chunk = candidates[start : start + 5]
+    for start in range(0, len(candidates), 4):
+        chunk = candidates[start : start + 4]
         lines = [" " + chunk[0]] + [f"{10 + i}. {text}" for i, text in enumerate(chunk[1:])]
         # Every reply ends with a cut-off item, as when the token limit hits.
-        replies.append("\n".join(lines) + "\n15. Draw a")
+        replies.append("\n".join(lines) + "\n14. Draw a")
     replies.append("I am a language model and cannot")  # garbage, no list
     return replies
 
@@ -190,7 +190,7 @@ RUNNER = textwrap.dedent(
     from distilabel_selfinstruct.pipeline import build_pipeline
     pipeline = build_pipeline(llm=scripted_llm(delay_s={delay}), num_instructions=12, prompt_style="completion",
                               output_dir={out!r}, name="t-resume")
-    pipeline.run(use_cache=True)
+    pipeline.run(use_cache=False)
     """
 )
 

@@ -172,3 +172,28 @@ def test_two_stores_on_one_file_see_each_others_writes(pool_path: Path) -> None:
     # And the data outlives the connections.
     with PoolStore(pool_path) as again:
         assert again.count() == 3 and again.completed_count() == 1
+
+
+def test_unfinished_tasks_are_accepted_but_neither_finished_nor_lost(pool_path) -> None:
+    from distilabel_selfinstruct.pool import PoolStore as Store
+
+    with Store(pool_path) as store:
+        ids = [
+            store.accept(
+                candidate_id=f"c{i}",
+                instruction=f"Describe planet number {i} in two sentences.",
+                bootstrap_round=0,
+                rouge_l_max=0.1,
+                most_similar_task_id=None,
+            )
+            for i in range(4)
+        ]
+        store.complete([{"task_id": ids[0], "instruction": "x", "instances": []}])
+        store.record_drops(
+            [{"candidate_id": "c1", "stage": "instances", "reason": "no_valid_instances"}]
+        )
+        # A drop before acceptance (another stage) does not make a task lost.
+        store.record_drops([{"candidate_id": "c2", "stage": "rouge_l", "reason": "x"}])
+        unfinished = store.unfinished_tasks()
+    assert [task["candidate_id"] for task in unfinished] == ["c2", "c3"]
+    assert unfinished[0]["instruction"] == "Describe planet number 2 in two sentences."

@@ -185,9 +185,9 @@ class RougeLFilter(DropRecorder):
 
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
         assert self._index is not None
+        outputs: list[dict[str, Any]] = []
         if self._store is not None:
             self._refresh_from_store()
-        outputs: list[dict[str, Any]] = []
         for row in inputs:
             text = row.get(self.instruction_column) or ""
             candidate_id = row.get("candidate_id")
