@@ -165,5 +165,9 @@ def build_pipeline(
         if argilla is not None:
             from distilabel_selfinstruct.argilla.step import SelfInstructToArgilla
 
-            commit >> SelfInstructToArgilla(name="push_to_argilla", **argilla)
+            from distilabel_selfinstruct.export import OFFICIAL_FILENAME
+
+            # The resume command the step prints names the JSONL the CLI writes.
+            options = {"resume_input": str(Path(output_dir) / OFFICIAL_FILENAME), **argilla}
+            commit >> SelfInstructToArgilla(name="push_to_argilla", **options)
     return pipeline

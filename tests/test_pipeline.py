@@ -240,3 +240,20 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     # Nothing accepted before the kill was lost or changed; nothing was duplicated.
     for task_id, task in before.items():
         assert after[task_id] == task
+
+
+def test_argilla_step_is_wired_after_the_commit_without_contacting_a_server(
+    tmp_path: Path,
+) -> None:
+    pipeline = build_pipeline(
+        llm=scripted_llm(),
+        prompt_style="completion",
+        num_instructions=3,
+        output_dir=tmp_path / "run",
+        name="t-argilla",
+        argilla={"dataset_name": "self-instruct-review"},
+    )
+    step = pipeline.dag.get_step("push_to_argilla")["step"]
+    assert list(pipeline.dag.get_step_predecessors("push_to_argilla")) == ["commit_to_pool"]
+    assert step.resume_input == str(tmp_path / "run" / "self_instruct.jsonl")
+    assert step.dataset_name == "self-instruct-review"
