@@ -19,7 +19,7 @@ from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct.generation import apply_default_generation_kwargs
 from distilabel_selfinstruct.prompts import render_prompt
-from distilabel_selfinstruct.seeds import SeedTask, bundled_seed_path, load_seed_tasks
+from distilabel_selfinstruct.seeds import SeedTask, load_seed_tasks, seed_paths
 
 if TYPE_CHECKING:
     from distilabel.typing import FormattedInput
@@ -149,11 +149,7 @@ class IdentifyClassification(Task):
     def load(self) -> None:
         super().load()
         apply_default_generation_kwargs(self.llm, self.default_generation_kwargs)
-        paths = (
-            [p.strip() for p in str(self.seeds_path).split(",") if p.strip()]
-            if self.seeds_path
-            else [str(bundled_seed_path())]
-        )
+        paths = seed_paths(self.seeds_path)
         seeds = load_seed_tasks(paths)
         self._examples = pick_demonstrations(
             seeds, self.num_demonstrations, random.Random(self.random_seed)

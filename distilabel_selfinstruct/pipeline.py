@@ -164,7 +164,6 @@ def build_pipeline(
         )
         if argilla is not None:
             from distilabel_selfinstruct.argilla.step import SelfInstructToArgilla
-
             from distilabel_selfinstruct.export import OFFICIAL_FILENAME
 
             # The resume command the step prints names the JSONL the CLI writes.

@@ -17,7 +17,7 @@ from distilabel.steps import GeneratorStep
 from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct.pool import PoolStore
-from distilabel_selfinstruct.seeds import bundled_seed_path, load_seed_tasks
+from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
 
 if TYPE_CHECKING:
     from distilabel.typing import GeneratorStepOutput
@@ -148,9 +148,7 @@ class SampleDemonstrations(GeneratorStep):
         return ["prompt_id", "bootstrap_round", "demonstrations", "demonstration_ids"]
 
     def seed_paths(self) -> list[str]:
-        if not self.seeds_path:
-            return [str(bundled_seed_path())]
-        return [part.strip() for part in str(self.seeds_path).split(",") if part.strip()]
+        return seed_paths(self.seeds_path)
 
     def load(self) -> None:
         super().load()

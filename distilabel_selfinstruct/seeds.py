@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Union
+from typing import Any, Iterable, Optional, Union
 
 PathLike = Union[str, Path]
 
@@ -62,6 +62,14 @@ class SeedTask:
 def bundled_seed_path() -> Path:
     """The project's own seed set (`seeds/seed_tasks.jsonl`)."""
     return Path(__file__).resolve().parent.parent / "seeds" / "seed_tasks.jsonl"
+
+
+def seed_paths(spec: Optional[str]) -> list[str]:
+    """The seed files named by a runtime parameter: comma-separated paths, or the bundled
+    seeds when empty."""
+    if not spec:
+        return [str(bundled_seed_path())]
+    return [part.strip() for part in str(spec).split(",") if part.strip()]
 
 
 def _parse_task(obj: Any, path: PathLike, line: int) -> SeedTask:

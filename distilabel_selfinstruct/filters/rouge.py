@@ -15,7 +15,7 @@ from pydantic import Field, PrivateAttr
 from distilabel_selfinstruct.filters.base import DropRecorder
 from distilabel_selfinstruct.filters.rouge_index import RougeLIndex
 from distilabel_selfinstruct.pool import PoolStore, task_id_for
-from distilabel_selfinstruct.seeds import load_seed_tasks
+from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
 
 if TYPE_CHECKING:
     from distilabel.typing import StepOutput
@@ -142,8 +142,7 @@ class RougeLFilter(DropRecorder):
             self._store = PoolStore(self.pool_path)
             self._refresh_from_store()
         elif self.reference_path:
-            paths = [p.strip() for p in str(self.reference_path).split(",") if p.strip()]
-            seeds = load_seed_tasks(paths)
+            seeds = load_seed_tasks(seed_paths(self.reference_path))
             self._extend_pool([seed.id for seed in seeds], [seed.instruction for seed in seeds])
         self._logger.info(f"ROUGE-L pool: {len(self._index)} tasks")
 
