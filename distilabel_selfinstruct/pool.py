@@ -134,6 +134,14 @@ class PoolStore:
         keys = ("seq", "task_id", "origin", "instruction", "bootstrap_round")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def rouge_l_scores(self) -> list[float]:
+        """Max ROUGE-L to the pool of every accepted machine task, in pool order."""
+        rows = self._connection.execute(
+            "SELECT rouge_l_max FROM tasks WHERE origin = 'machine' AND rouge_l_max IS NOT NULL"
+            " ORDER BY seq"
+        ).fetchall()
+        return [float(row[0]) for row in rows]
+
     def accepted_candidate(self, candidate_id: str) -> Optional[dict[str, Any]]:
         """The earlier acceptance of this candidate, when a batch is replayed after a crash."""
         row = self._connection.execute(

@@ -10,6 +10,16 @@ from typing import Any, Optional
 from distilabel_selfinstruct.pool import PoolStore
 
 
+def rouge_l_histogram(scores: list[float], width: float = 0.1) -> dict[str, int]:
+    """Counts per bin `[k*width, (k+1)*width)`; 1.0 falls in the last bin."""
+    bins = round(1 / width)
+    counts = [0] * bins
+    for score in scores:
+        # Multiplying (not dividing) keeps bin edges like 0.7 in the bin they start.
+        counts[min(int(score * bins), bins - 1)] += 1
+    return {f"{k * width:.1f}-{(k + 1) * width:.1f}": n for k, n in enumerate(counts)}
+
+
 @dataclass
 class RunSummary:
     instructions_generated: int
@@ -24,6 +34,9 @@ class RunSummary:
     llm_calls_per_finished_task: Optional[float] = None
     wall_time_s: Optional[float] = None
     instructions_per_minute: Optional[float] = None
+    # Max ROUGE-L of each accepted instruction to the pool, in bins of 0.1 (the paper's
+    # Figure 3): "0.3-0.4" -> count.
+    rouge_l_histogram: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_store(
@@ -35,6 +48,7 @@ class RunSummary:
         with PoolStore(pool_path) as store:
             drop_counts = store.drop_counts()
             accepted = store.count("machine")
+            scores = store.rouge_l_scores()
             finished = store.completed()
             counters = store.counters()
         # Every parsed candidate is either accepted or dropped by one instruction-level filter.
@@ -63,6 +77,7 @@ class RunSummary:
             llm_calls=calls,
             llm_calls_per_finished_task=calls / len(finished) if finished else None,
             wall_time_s=wall_time_s,
+            rouge_l_histogram=rouge_l_histogram(scores),
         )
         if wall_time_s:
             summary.instructions_per_minute = len(finished) / (wall_time_s / 60.0)
@@ -93,6 +108,9 @@ class RunSummary:
             lines.append(f"  finished tasks / minute: {self.instructions_per_minute:.2f}")
         lines.append("  drops (stage/reason):")
         lines.extend(f"    {key:<45} {n}" for key, n in self.drops.items())
+        if any(self.rouge_l_histogram.values()):
+            bars = "  ".join(f"{key}:{n}" for key, n in self.rouge_l_histogram.items() if n)
+            lines.append(f"  max ROUGE-L to the pool (accepted): {bars}")
         if self.label_distribution:
             top = ", ".join(f"{label}={n}" for label, n in self.label_distribution.items())
             lines.append(f"  labels: {top}")

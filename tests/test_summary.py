@@ -107,3 +107,16 @@ def test_empty_store(pool_path: Path) -> None:
     assert summary.instructions_per_minute is None
     text = summary.render()
     assert "wall time" not in text and "(target" not in text
+
+
+def test_rouge_l_histogram_bins_scores_by_tenths() -> None:
+    from distilabel_selfinstruct.summary import rouge_l_histogram
+
+    histogram = rouge_l_histogram([0.0, 0.05, 0.1, 0.35, 0.7, 1.0])
+    assert len(histogram) == 10
+    assert histogram["0.0-0.1"] == 2
+    assert histogram["0.1-0.2"] == 1
+    assert histogram["0.3-0.4"] == 1
+    assert histogram["0.7-0.8"] == 1
+    assert histogram["0.9-1.0"] == 1  # a score of exactly 1.0 lands in the last bin
+    assert sum(histogram.values()) == 6
