@@ -23,7 +23,7 @@ from distilabel.models.llms.utils import prepare_output
 
 # Imported at run time: `validate_call` resolves these annotations.
 from distilabel.typing import FormattedInput, GenerateOutput  # noqa: E402
-from pydantic import Field, FilePath, PrivateAttr, validate_call
+from pydantic import Field, FilePath, PrivateAttr, model_validator, validate_call
 
 DEFAULT_MODEL_ENV = "SELFINSTRUCT_GGUF_PATH"
 
@@ -92,6 +92,14 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
     )
 
     _lock_handle: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def validate_magpie_usage(self) -> LlamaCppCompletionLLM:
+        # Same check as distilabel's, which returns None and makes pydantic warn on every
+        # construction; a validator of the same name replaces the parent's.
+        if self.use_magpie_template and self.tokenizer_id is None:
+            raise ValueError("`use_magpie_template` cannot be `True` if `tokenizer_id` is `None`.")
+        return self
 
     def load(self) -> None:
         # `model_path` is excluded from distilabel's YAML dump, so a pipeline rebuilt from
