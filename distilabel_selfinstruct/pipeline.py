@@ -120,6 +120,7 @@ def build_pipeline(
             name="rouge_l_filter",
             pool_path=pool_path,
             threshold=rouge_threshold,
+            num_instructions=num_instructions,
             input_batch_size=8,
         )
         classify = IdentifyClassification(

@@ -56,6 +56,10 @@ CREATE TABLE IF NOT EXISTS counters (
 """
 
 
+# Stages after the pool accepted an instruction: a drop there means an accepted task is lost.
+POST_ACCEPT_STAGES: tuple[str, ...] = ("instances", "commit")
+
+
 def normalize_instruction(text: str) -> str:
     """Whitespace-folded text; case is kept (the paper's data is case-sensitive)."""
     return " ".join(text.split())
@@ -180,8 +184,19 @@ class PoolStore:
             )
         return task_id
 
+    def expected_finished(self, prior_survival: float, min_resolved: int = 5) -> float:
+        """Finished tasks plus the in-flight ones weighted by the survival rate measured so far
+        (`prior_survival` until `min_resolved` accepted tasks have finished or been lost)."""
+        finished = self.completed_count()
+        counts = self.drop_counts()
+        lost = sum(n for (stage, _), n in counts.items() if stage in POST_ACCEPT_STAGES)
+        in_flight = max(0, self.count("machine") - finished - lost)
+        resolved = finished + lost
+        survival = finished / resolved if resolved >= min_resolved else prior_survival
+        return finished + in_flight * survival
+
     def unfinished_tasks(
-        self, lost_stages: Iterable[str] = ("instances", "commit")
+        self, lost_stages: Iterable[str] = POST_ACCEPT_STAGES
     ) -> list[dict[str, Any]]:
         """Machine tasks accepted but neither finished nor dropped later: the work a killed
         run had in flight after the novelty filter."""

@@ -174,14 +174,7 @@ class SampleDemonstrations(GeneratorStep):
     def expected_finished(self) -> float:
         """Finished tasks plus the in-flight ones weighted by the measured survival rate."""
         assert self._store is not None
-        finished = self._store.completed_count()
-        counts = self._store.drop_counts()
-        lost = sum(n for (stage, _), n in counts.items() if stage in POST_ACCEPT_STAGES)
-        accepted = self._store.count("machine")
-        in_flight = max(0, accepted - finished - lost)
-        resolved = finished + lost
-        survival = finished / resolved if resolved >= 5 else self.expected_survival
-        return finished + in_flight * survival
+        return self._store.expected_finished(self.expected_survival)
 
     def build_round(self, round_number: int) -> list[dict[str, Any]]:
         assert self._store is not None
@@ -221,9 +214,7 @@ class SampleDemonstrations(GeneratorStep):
         # ids) never collide with those of the run it resumes.
         round_number = max(offset // self.batch_size, self._store.counters().get("rounds", 0))
         limit = round_number + self._round_limit()
-        if self.expected_finished() >= self.num_instructions and not self._store.unfinished_tasks(
-            POST_ACCEPT_STAGES
-        ):
+        if self.expected_finished() >= self.num_instructions and not self._store.unfinished_tasks():
             # A rerun of a finished run: end the stream without spending LLM calls. (With
             # unfinished tasks, one round runs: they ride on it, see SplitInstructions.)
             self._logger.info("The pool already holds the target; nothing to generate.")
@@ -245,7 +236,3 @@ class SampleDemonstrations(GeneratorStep):
             yield rows, last
             if last:
                 return
-
-
-# Stages after the pool accepted an instruction: a drop there means an in-flight task is lost.
-POST_ACCEPT_STAGES = frozenset({"instances", "commit"})

@@ -33,13 +33,18 @@ class RougeLFilter(DropRecorder):
     a candidate the store already accepted (a batch replayed after a crash) is passed through
     with its recorded score instead of being rejected as a duplicate of itself. Once the
     store holds `max_pool_size` machine tasks, further candidates are dropped as
-    `target_reached`. Without `pool_path` the pool is `reference_path` (optional seed JSONL
+    `target_reached`; with `num_instructions`, novel candidates are dropped as
+    `enough_in_flight` while finished plus in-flight tasks (weighted by their measured
+    survival) exceed `in_flight_margin` times the target, so later LLM stages are not spent
+    on tasks the run cannot use. Without `pool_path` the pool is `reference_path` (optional seed JSONL
     files) plus what this step accepted, which filters e.g. EvolInstruct output.
 
     Attributes:
         tokenizer: `rouge_score` reproduces rouge-score exactly (it drops non-ASCII text);
             `unicode` also compares non-Latin scripts.
         instruction_column: the column holding the text to compare.
+        in_flight_margin: how far in-flight work may exceed the target (default 1.5x).
+        expected_survival: share of accepted tasks expected to finish, until measured.
 
     Runtime parameters:
         - `threshold`: reject when the max ROUGE-L F-measure is above it (paper: 0.7).
@@ -48,6 +53,7 @@ class RougeLFilter(DropRecorder):
             no pool store.
         - `max_pool_size`: with a pool store, stop accepting once it holds this many machine
             tasks (optional).
+        - `num_instructions`: with a pool store, the run's target of finished tasks (optional).
         - `keep_rejected`: keep rejected rows, marked in `rouge_l_reason`.
 
     Input columns:
@@ -107,6 +113,14 @@ class RougeLFilter(DropRecorder):
         default=None,
         description="With a pool store: stop accepting once it holds this many machine tasks.",
     )
+    num_instructions: Optional[RuntimeParameter[int]] = Field(
+        default=None,
+        description="With a pool store: the run's target of finished tasks; novel candidates"
+        " are dropped (`enough_in_flight`) while the tasks in flight are expected to exceed it"
+        " by `in_flight_margin`.",
+    )
+    in_flight_margin: float = 1.5
+    expected_survival: float = 0.8
     keep_rejected: RuntimeParameter[bool] = Field(
         default=False,
         description="Keep rejected rows (marked with their reason) instead of dropping them.",
@@ -175,6 +189,14 @@ class RougeLFilter(DropRecorder):
             return None, None
         return self._pool_ids[index], self._pool_texts[index]
 
+    def _enough_in_flight(self) -> bool:
+        # Every accepted instruction costs a classification and an instance call; accepting
+        # far more than the target can use only spends them on rows CommitToPool drops.
+        if self._store is None or self.num_instructions is None:
+            return False
+        expected = self._store.expected_finished(self.expected_survival)
+        return expected >= self.in_flight_margin * self.num_instructions
+
     def _target_reached(self) -> bool:
         return (
             self._store is not None
@@ -219,6 +241,8 @@ class RougeLFilter(DropRecorder):
                 reason = "rouge_l_too_similar"
             elif self._target_reached():
                 reason = "target_reached"
+            elif self._enough_in_flight():
+                reason = "enough_in_flight"
             scored = {
                 **row,
                 "task_id": task_id_for(text),

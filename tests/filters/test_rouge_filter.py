@@ -240,3 +240,34 @@ def test_max_pool_size_gives_target_reached(seeded_pool: Path) -> None:
         ],
     )
     assert [row["rouge_l_reason"] for row in rows] == ["target_reached", "rouge_l_too_similar"]
+
+
+def test_enough_in_flight_stops_accepting_what_the_run_cannot_use(seeded_pool: Path) -> None:
+    # Target 2, margin 1.5: with the 0.8 prior, 4 tasks in flight are expected to finish 3.2
+    # >= 3, so the 5th novel candidate is not accepted.
+    step = make_step(
+        pool_path=str(seeded_pool), num_instructions=2, keep_rejected=True, expected_survival=0.8
+    )
+    texts = [
+        "Name three rivers that flow through Germany.",
+        "Suggest a weekly budget plan for a college student.",
+        "Explain how vaccines train the immune system.",
+        "Convert the following recipe from cups to grams.",
+        "Recommend a board game for four players who like strategy.",
+    ]
+    rows = run(step, [candidate(text, f"c{i}") for i, text in enumerate(texts)])
+    assert [row["rouge_l_reason"] for row in rows] == [None, None, None, None, "enough_in_flight"]
+    step.unload()
+    with PoolStore(seeded_pool) as store:
+        assert store.count("machine") == 4
+        # Once accepted tasks are lost downstream, the expectation drops and novel
+        # candidates are accepted again.
+        store.record_drops(
+            [
+                {"candidate_id": f"c{i}", "stage": "instances", "reason": "no_valid_instances"}
+                for i in range(4)
+            ]
+        )
+    step = make_step(pool_path=str(seeded_pool), num_instructions=2, keep_rejected=True)
+    rows = run(step, [candidate("Outline a plan to learn touch typing in a month.", "c9")])
+    assert rows[0]["rouge_l_reason"] is None
