@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from distilabel_selfinstruct.export import export_run
+from distilabel_selfinstruct.export import export_run, write_distiset
 from distilabel_selfinstruct.pipeline import pool_path_for
+from distilabel_selfinstruct.pool import PoolStore
 from distilabel_selfinstruct.seeds import SeedFileError, bundled_seed_path, load_seed_tasks
 from distilabel_selfinstruct.summary import RunSummary
 
@@ -42,39 +43,56 @@ def _generate(args: argparse.Namespace) -> int:
         return 2
     output = Path(args.output)
     argilla = {"dataset_name": args.argilla_dataset} if args.argilla_dataset else None
-    pipeline = build_pipeline(
-        llm=_llm_from_args(args),
-        num_instructions=args.num_instructions,
-        output_dir=output,
-        prompt_style=args.prompt_style,
-        seeds_path=",".join(seed_paths),
-        rounds_batch_size=args.batch_size,
-        num_instances=args.num_instances,
-        rouge_threshold=args.rouge_threshold,
-        random_seed=args.seed,
-        argilla=argilla,
-    )
+
+    def build():
+        return build_pipeline(
+            llm=_llm_from_args(args),
+            num_instructions=args.num_instructions,
+            output_dir=output,
+            prompt_style=args.prompt_style,
+            seeds_path=",".join(seed_paths),
+            rounds_batch_size=args.batch_size,
+            num_instances=args.num_instances,
+            rouge_threshold=args.rouge_threshold,
+            random_seed=args.seed,
+            argilla=argilla,
+        )
+
+    pipeline = build()
     if args.save_yaml:
         pipeline.save(args.save_yaml, format="yaml")
     print(
         f"Self-Instruct: {len(seeds)} seed tasks, target {args.num_instructions} tasks,"
         f" run directory {output} (rerun the same command to resume; a new --output starts over)"
     )
+    pool = pool_path_for(output)
     started = time.monotonic()
-    # The pool store is what makes a rerun resume (see docs/architecture.md); distilabel's
-    # own cache could mark a killed run's steps finished with work still in flight.
-    distiset = pipeline.run(use_cache=False)
+    finished = -1
+    for attempt in range(1, args.max_runs + 1):
+        before = finished
+        # The pool store is what makes a rerun resume (see docs/architecture.md); distilabel's
+        # own cache could mark a killed run's steps finished with work still in flight.
+        (pipeline if attempt == 1 else build()).run(use_cache=False)
+        with PoolStore(pool) as store:
+            finished = store.completed_count()
+        # The stop rule works on expectations: tasks in flight can still die after the last
+        # round, so go again (resuming) while that leaves the run short and it is progressing.
+        if finished >= args.num_instructions or finished <= before:
+            break
+        print(f"{finished} of {args.num_instructions} tasks finished; continuing the run.")
     elapsed = time.monotonic() - started
-    distiset.save_to_disk(output / "distiset")
-    paths = export_run(pool_path_for(output), output)
-    summary = RunSummary.from_store(pool_path_for(output), args.num_instructions, elapsed)
+    with PoolStore(pool) as store:
+        tasks = store.completed()
+    write_distiset(tasks, output / "distiset")
+    paths = export_run(pool, output)
+    summary = RunSummary.from_store(pool, args.num_instructions, elapsed)
     (output / SUMMARY_FILENAME).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     print(summary.render())
     print(f"Wrote {paths['official']}, {paths['alpaca']} and {output / 'distiset'}")
     if summary.tasks_finished < args.num_instructions:
         print(
-            f"Finished {summary.tasks_finished} of {args.num_instructions} tasks before the"
-            " round limit; rerun the same command to continue.",
+            f"Finished {summary.tasks_finished} of {args.num_instructions} tasks (round limit"
+            " reached or no progress); rerun the same command to continue.",
             file=sys.stderr,
         )
     return 0
@@ -119,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--model", help="model name on that server")
     generate.add_argument("--argilla-dataset", help="also push finished tasks to Argilla")
     generate.add_argument("--save-yaml", help="write the pipeline as YAML to this path")
+    generate.add_argument(
+        "--max-runs", type=int, default=3, help="pipeline runs to reach the target (resuming)"
+    )
     generate.set_defaults(handler=_generate)
 
     export = commands.add_parser("export", help="write JSONL and Alpaca JSON of a run")

@@ -33,6 +33,10 @@ TASK_COLUMNS: tuple[str, ...] = (
 )
 
 
+# Set by filters running with keep_rejected: such rows must not become finished tasks.
+REJECTION_COLUMNS: tuple[str, ...] = ("instruction_filter_reason", "rouge_l_reason")
+
+
 def task_record(row: dict[str, Any]) -> dict[str, Any]:
     """The finished-task record of a pipeline row (only the task's own columns)."""
     return {column: row.get(column) for column in TASK_COLUMNS}
@@ -43,6 +47,8 @@ class CommitToPool(DropRecorder):
 
     Once the store holds `num_instructions` finished tasks, later ones are dropped with
     reason `target_reached` (rounds in flight when the target is met would overshoot it).
+    Rows without a task id or instances, or marked rejected by an earlier filter, are
+    dropped as `not_accepted` (distilabel passes a failed step's rows on with `None`s).
 
     Runtime parameters:
         - `pool_path`: the run's pool store (SQLite).
@@ -106,6 +112,17 @@ class CommitToPool(DropRecorder):
         done = {record["task_id"] for record in self._store.completed()}
         records = []
         for row in inputs:
+            # A step that raised has its outputs set to None by distilabel and its rows sent
+            # on; rows marked rejected upstream (keep_rejected) are not finished tasks either.
+            if (
+                not row.get("task_id")
+                or not row.get("instances")
+                or any(row.get(column) for column in REJECTION_COLUMNS)
+            ):
+                self.drop(
+                    row.get("candidate_id"), "not_accepted", text=row.get("instruction"), row=row
+                )
+                continue
             replay = row["task_id"] in done
             if (
                 not replay

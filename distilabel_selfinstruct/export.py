@@ -74,6 +74,16 @@ def write_alpaca_json(tasks: Iterable[dict[str, Any]], path: str | Path) -> int:
     return len(records)
 
 
+def write_distiset(tasks: list[dict[str, Any]], path: str | Path) -> None:
+    """Saves the finished tasks as a distilabel `Distiset` (every finished task of the run,
+    across resumes; one pipeline invocation's own Distiset holds only what it finished)."""
+    from datasets import Dataset, DatasetDict
+    from distilabel.distiset import Distiset
+
+    distiset = Distiset({"default": DatasetDict({"train": Dataset.from_list(tasks)})})
+    distiset.save_to_disk(str(path))
+
+
 def export_run(pool_path: str | Path, output_dir: str | Path) -> dict[str, Path]:
     """Writes `self_instruct.jsonl` and `alpaca.json` for the run's finished tasks."""
     with PoolStore(pool_path) as store:

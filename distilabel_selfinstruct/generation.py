@@ -2,20 +2,79 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator, Optional
 
 from distilabel.models.llms.base import LLM
+from distilabel.steps.tasks import Task
+from pydantic import PrivateAttr
+
+
+def _accepts(annotation: Any, value: Any) -> bool:
+    """Whether a default fits the parameter's annotation (checked on its text: clients
+    annotate with Optional/Union/Annotated forms)."""
+    text = str(annotation)
+    if isinstance(value, list):
+        return "List" in text or "list" in text or "Sequence" in text
+    if isinstance(value, bool) or not isinstance(value, int):
+        return True
+    return "int" in text or "float" in text or "Any" in text or text == "<class 'inspect._empty'>"
 
 
 def apply_default_generation_kwargs(llm: LLM, defaults: dict[str, Any]) -> None:
     """Fills in the task's defaults for the generation kwargs the user left unset.
 
-    Only keys that the LLM's `generate` accepts are set (e.g. `stop` exists for llama.cpp
-    completions and OpenAI, not for every client), and the user's values always win.
+    Only keys the LLM's `generate` accepts, with values of a type it accepts, are set (e.g.
+    Groq's `stop` takes one string, not a list), and the user's values always win. A numeric
+    `logprobs` default becomes `logprobs=True, top_logprobs=N` for OpenAI-style clients,
+    whose `logprobs` is a switch.
     """
-    accepted = {parameter.name for parameter in llm.generate_parameters}
+    parameters = {parameter.name: parameter for parameter in llm.generate_parameters}
     current = dict(llm.generation_kwargs or {})
     for key, value in defaults.items():
-        if key in accepted and key not in current:
+        if key not in parameters or key in current:
+            continue
+        annotation = parameters[key].annotation
+        if key == "logprobs" and isinstance(value, int) and str(annotation) == "<class 'bool'>":
+            current["logprobs"] = True
+            if "top_logprobs" in parameters and "top_logprobs" not in current:
+                current["top_logprobs"] = value
+            continue
+        if _accepts(annotation, value):
             current[key] = value
     llm.generation_kwargs = current
+
+
+def finished_flags(llm: LLM, outputs: dict[str, Any]) -> list[Optional[bool]]:
+    """Per generation: did the reply end by itself (stop sequence or end of text) rather
+    than at the token limit? Clients leave the stop string out of the text, so this is the
+    only reliable sign that a reply's last item is complete."""
+    limit = (llm.generation_kwargs or {}).get("max_new_tokens")
+    statistics = outputs.get("statistics") or {}
+    tokens = statistics.get("output_tokens") or []
+    if not isinstance(tokens, list):
+        tokens = [tokens]
+    if not limit:
+        return [None] * len(tokens)
+    return [None if count is None else count < limit for count in tokens]
+
+
+class FinishAwareTask(Task):
+    """A task whose parser needs to know whether each reply was cut by the token limit.
+
+    `format_output` only receives the text; this hands it the flag for the generation being
+    formatted through `reply_finished()`.
+    """
+
+    _finished: Optional[Iterator[Optional[bool]]] = PrivateAttr(default=None)
+
+    def _format_outputs(self, outputs: Any, input: Any = None) -> list[dict[str, Any]]:
+        self._finished = iter(finished_flags(self.llm, outputs))
+        try:
+            return super()._format_outputs(outputs, input)
+        finally:
+            self._finished = None
+
+    def reply_finished(self) -> Optional[bool]:
+        """Whether the reply now being formatted ended before the token limit (`None` when
+        the LLM reported no token counts)."""
+        return next(self._finished, None) if self._finished is not None else None

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
-from distilabel.steps.tasks import Task
 from pydantic import Field, PrivateAttr
 
-from distilabel_selfinstruct.generation import apply_default_generation_kwargs
+from distilabel_selfinstruct.generation import FinishAwareTask, apply_default_generation_kwargs
 from distilabel_selfinstruct.prompts import render_prompt
 from distilabel_selfinstruct.seeds import SeedTask, load_seed_tasks, seed_paths
 
@@ -51,13 +50,22 @@ def _looks_cut_off(reply: str, block: str) -> bool:
     return not block.rstrip().endswith((".", "?", "!", '"', "'", ")", "]", "`", ">"))
 
 
+def _last_block_cut(complete: Optional[bool], reply: str, block: str, blocks: int) -> bool:
+    if complete is not None:
+        return not complete
+    # Unknown: judge by the ending, but never drop the only block on a guess.
+    return blocks > 1 and _looks_cut_off(reply, block)
+
+
 def _cut_at_next_task(reply: str) -> str:
     # Base models often carry on with a new "Task:" of their own; that is not ours.
     match = _NEXT_TASK.search(reply)
     return reply[: match.start()] if match else reply
 
 
-def parse_input_first(reply: Optional[str], prefilled: bool) -> ParsedInstances:
+def parse_input_first(
+    reply: Optional[str], prefilled: bool, complete: Optional[bool] = None
+) -> ParsedInstances:
     """Parses `Example N / Input: ... / Output: ...` blocks.
 
     Args:
@@ -71,7 +79,7 @@ def parse_input_first(reply: Optional[str], prefilled: bool) -> ParsedInstances:
     text = _cut_at_next_task(("Input:" + reply) if prefilled else reply)
     blocks = [block for block in _EXAMPLE.split(text) if block.strip()]
     for position, block in enumerate(blocks):
-        if position == len(blocks) - 1 and len(blocks) > 1 and _looks_cut_off(text, block):
+        if position == len(blocks) - 1 and _last_block_cut(complete, text, block, len(blocks)):
             parsed.incomplete += 1
             continue
         input_match = _INPUT.search(block)
@@ -87,12 +95,15 @@ def parse_input_first(reply: Optional[str], prefilled: bool) -> ParsedInstances:
     return parsed
 
 
-def parse_output_first(reply: Optional[str], prefilled: bool) -> ParsedInstances:
+def parse_output_first(
+    reply: Optional[str], prefilled: bool, complete: Optional[bool] = None
+) -> ParsedInstances:
     """Parses `Class label: ... / Input: ...` blocks; each instance's output is its label.
 
     Args:
         reply: the LLM's text.
         prefilled: the prompt ended with `Class label:`, so the reply starts with a label.
+        complete: as for `parse_input_first`.
     """
     parsed = ParsedInstances()
     if not reply or not reply.strip():
@@ -102,7 +113,7 @@ def parse_output_first(reply: Optional[str], prefilled: bool) -> ParsedInstances
     for position, match in enumerate(starts):
         end = starts[position + 1].start() if position + 1 < len(starts) else len(text)
         block = text[match.end() : end]
-        if position == len(starts) - 1 and len(starts) > 1 and _looks_cut_off(text, block):
+        if position == len(starts) - 1 and _last_block_cut(complete, text, block, len(starts)):
             parsed.incomplete += 1
             continue
         input_match = _INPUT.search(block)
@@ -121,7 +132,7 @@ def parse_output_first(reply: Optional[str], prefilled: bool) -> ParsedInstances
     return parsed
 
 
-class GenerateInstances(Task):
+class GenerateInstances(FinishAwareTask):
     """Writes input/output instances for each instruction.
 
     Classification tasks are prompted output-first (labels, then an input per label), the
@@ -240,10 +251,11 @@ class GenerateInstances(Task):
         self, output: Union[str, None], input: Optional[dict[str, Any]] = None
     ) -> dict[str, Any]:
         prefilled = self.prompt_style == "completion"
+        complete = self.reply_finished()
         if input is not None and input.get("is_classification"):
-            parsed = parse_output_first(output, prefilled=prefilled)
+            parsed = parse_output_first(output, prefilled=prefilled, complete=complete)
         else:
-            parsed = parse_input_first(output, prefilled=prefilled)
+            parsed = parse_input_first(output, prefilled=prefilled, complete=complete)
         return {
             "instances": parsed.instances,
             "labels": parsed.labels,

@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from distilabel.steps import StepInput
-from distilabel.steps.tasks import Task
 from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.filters.base import DropRecorder
-from distilabel_selfinstruct.generation import apply_default_generation_kwargs
+from distilabel_selfinstruct.generation import FinishAwareTask, apply_default_generation_kwargs
 from distilabel_selfinstruct.pool import PoolStore, candidate_id_for
 from distilabel_selfinstruct.prompts import render_prompt
 
@@ -56,7 +55,8 @@ def parse_numbered_list(
     markers = list(_NUMBERED.finditer(reply))
     chunks: list[tuple[Optional[int], str]] = []
     head = reply[: markers[0].start()] if markers else reply
-    if first_number is not None:
+    # An empty head (the model repeated the prompt's number) must not count as item n.
+    if first_number is not None and head.strip():
         chunks.append((first_number, head))
     for index, marker in enumerate(markers):
         end = markers[index + 1].start() if index + 1 < len(markers) else len(reply)
@@ -87,7 +87,7 @@ def parse_numbered_list(
     return parsed
 
 
-class GenerateInstructions(Task):
+class GenerateInstructions(FinishAwareTask):
     """Asks an LLM for new instructions, given demonstrations from the task pool.
 
     Two prompt styles: `completion` continues a numbered list of the demonstrations (the
@@ -150,12 +150,16 @@ class GenerateInstructions(Task):
         "top_p": 0.95,
         "frequency_penalty": 0.5,
         "presence_penalty": 0.5,
-        "stop": ["\n\n", "\n20.", "20."],
     }
+    # A blank line ends a base model's list; chat models may put blank lines between items.
+    completion_stop: list[str] = ["\n\n", "\n20."]
 
     def load(self) -> None:
         super().load()
-        apply_default_generation_kwargs(self.llm, self.default_generation_kwargs)
+        defaults = dict(self.default_generation_kwargs)
+        if self.prompt_style == "completion":
+            defaults["stop"] = self.completion_stop
+        apply_default_generation_kwargs(self.llm, defaults)
 
     @property
     def inputs(self) -> list[str]:
@@ -181,7 +185,9 @@ class GenerateInstructions(Task):
     ) -> dict[str, Any]:
         next_number = len(input["demonstrations"]) + 1 if input else None
         first = next_number if self.prompt_style == "completion" else None
-        parsed = parse_numbered_list(output, first_number=first)
+        parsed = parse_numbered_list(
+            output, first_number=first, complete=bool(self.reply_finished())
+        )
         return {"instructions": parsed.items, "instructions_truncated": parsed.truncated}
 
 

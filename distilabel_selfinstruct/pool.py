@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS drops (
     PRIMARY KEY (candidate_id, stage)
 );
 CREATE TABLE IF NOT EXISTS completed (
-    task_id TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL PRIMARY KEY,
     seq INTEGER NOT NULL,
     record TEXT NOT NULL
 );
@@ -164,11 +164,13 @@ class PoolStore:
         bootstrap_round: Optional[int],
         rouge_l_max: float,
         most_similar_task_id: Optional[str],
-    ) -> str:
-        """Adds a machine task to the pool and returns its task id."""
+    ) -> Optional[str]:
+        """Adds a machine task to the pool and returns its task id (again for a replay of
+        the same candidate), or `None` when the pool already holds the same instruction as
+        another candidate's or a seed."""
         task_id = task_id_for(instruction)
         with self._connection:
-            self._connection.execute(
+            cursor = self._connection.execute(
                 "INSERT OR IGNORE INTO tasks (task_id, candidate_id, origin, instruction,"
                 " bootstrap_round, rouge_l_max, most_similar_task_id, created_at)"
                 " VALUES (?, ?, 'machine', ?, ?, ?, ?, ?)",
@@ -182,7 +184,13 @@ class PoolStore:
                     time.time(),
                 ),
             )
-        return task_id
+            if cursor.rowcount == 1:
+                return task_id
+            (owner,) = self._connection.execute(
+                "SELECT candidate_id FROM tasks WHERE task_id = ?", (task_id,)
+            ).fetchone()
+        # The same candidate again (a replay) keeps its task; another candidate does not.
+        return task_id if owner == candidate_id else None
 
     def expected_finished(self, prior_survival: float, min_resolved: int = 5) -> float:
         """Finished tasks plus the in-flight ones weighted by the survival rate measured so far

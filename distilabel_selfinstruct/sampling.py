@@ -214,7 +214,10 @@ class SampleDemonstrations(GeneratorStep):
         # ids) never collide with those of the run it resumes.
         round_number = max(offset // self.batch_size, self._store.counters().get("rounds", 0))
         limit = round_number + self._round_limit()
-        if self.expected_finished() >= self.num_instructions and not self._store.unfinished_tasks():
+        finished = self._store.completed_count()
+        if finished >= self.num_instructions or (
+            self.expected_finished() >= self.num_instructions and not self._store.unfinished_tasks()
+        ):
             # A rerun of a finished run: end the stream without spending LLM calls. (With
             # unfinished tasks, one round runs: they ride on it, see SplitInstructions.)
             self._logger.info("The pool already holds the target; nothing to generate.")

@@ -35,12 +35,16 @@ class ScriptedLLM(LLM):
         yes_logprob: when set and logprobs are asked for, report this log-probability for
             " Yes" (and log(1 - p) for " No") as the first token's alternatives.
         delay_s: seconds to wait per reply, to give tests time to interrupt a run.
+        cut_off_markers: replies to prompts containing any of these are reported as cut off
+            by the token limit (token count = `max_new_tokens`), like a real truncated reply;
+            the others as ended by themselves. `[""]` marks every reply.
     """
 
     replies: dict[str, list[str]] = Field(default_factory=dict)
     default_reply: str = ""
     yes_logprob: Optional[float] = None
     delay_s: float = 0.0
+    cut_off_markers: list[str] = Field(default_factory=list)
     _calls: dict = PrivateAttr(default_factory=dict)
     _prompts: list = PrivateAttr(default_factory=list)
 
@@ -86,6 +90,8 @@ class ScriptedLLM(LLM):
         outputs = []
         for prompt in inputs:
             texts = [self.reply_for(prompt) for _ in range(num_generations)]
+            text = _prompt_text(prompt)
+            cut_off = any(marker in text for marker in self.cut_off_markers)
             token_logprobs = None
             if logprobs and self.yes_logprob is not None:
                 p_yes = math.exp(self.yes_logprob)
@@ -98,7 +104,10 @@ class ScriptedLLM(LLM):
                 prepare_output(
                     texts,
                     input_tokens=[len(_prompt_text(prompt).split())] * num_generations,
-                    output_tokens=[len(t.split()) for t in texts],
+                    output_tokens=[
+                        max_new_tokens if cut_off else min(len(t.split()), max_new_tokens - 1)
+                        for t in texts
+                    ],
                     logprobs=token_logprobs,
                 )
             )

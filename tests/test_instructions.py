@@ -176,8 +176,9 @@ def test_case_is_never_altered() -> None:
 # -- GenerateInstructions ------------------------------------------------------------------
 
 
-def make_task(reply: str, **kwargs) -> GenerateInstructions:
-    task = GenerateInstructions(llm=ScriptedLLM(default_reply=reply), **kwargs)
+def make_task(reply: str, cut_off: bool = True, **kwargs) -> GenerateInstructions:
+    llm = ScriptedLLM(default_reply=reply, cut_off_markers=[""] if cut_off else [])
+    task = GenerateInstructions(llm=llm, **kwargs)
     task.load()
     return task
 
@@ -305,3 +306,21 @@ def test_split_without_pool_path_only_counts() -> None:
     out = next(step.process([{"prompt_id": "r0p0", "instructions": None}]))
     assert out == []
     assert step.drop_counts == {"unparseable_reply": 1}
+
+
+def test_a_reply_that_ended_by_itself_keeps_its_unpunctuated_last_item() -> None:
+    # Stop sequences are not part of the text: "Name a car" ended at the "\n\n" stop, which
+    # the token count (below the limit) tells apart from a cut-off reply.
+    task = make_task(" Name a fruit\n10. Name a car", cut_off=False)
+    (row,) = next(task.process([{"demonstrations": DEMONSTRATIONS}]))
+    assert row["instructions"] == ["Name a fruit", "Name a car"]
+    assert row["instructions_truncated"] == 0
+    cut = make_task(" Name a fruit\n10. Name a car", cut_off=True)
+    (row,) = next(cut.process([{"demonstrations": DEMONSTRATIONS}]))
+    assert row["instructions"] == ["Name a fruit"]
+    assert row["instructions_truncated"] == 1
+
+
+def test_a_repeated_prompt_number_does_not_end_the_list() -> None:
+    parsed = parse_numbered_list(" 9. Name a bird.\n10. Name a tree.\n", first_number=9)
+    assert parsed.items == ["Name a bird.", "Name a tree."]

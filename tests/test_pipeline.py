@@ -81,6 +81,7 @@ def scripted_llm(delay_s: float = 0.0) -> ScriptedLLM:
         },
         default_reply="",
         delay_s=delay_s,
+        cut_off_markers=["Here is a list of diverse tasks"],
     )
 
 

@@ -197,3 +197,12 @@ def test_unfinished_tasks_are_accepted_but_neither_finished_nor_lost(pool_path) 
         unfinished = store.unfinished_tasks()
     assert [task["candidate_id"] for task in unfinished] == ["c2", "c3"]
     assert unfinished[0]["instruction"] == "Describe planet number 2 in two sentences."
+
+
+def test_accept_refuses_an_instruction_the_pool_already_holds_for_another_candidate(
+    store: PoolStore,
+) -> None:
+    first = accept(store, "Write a haiku about rust.", "c1")
+    assert first is not None
+    assert accept(store, "Write a haiku about rust.", "c2") is None
+    assert store.count("machine") == 1

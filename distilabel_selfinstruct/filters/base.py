@@ -8,6 +8,7 @@ summary can report them and every drop stays explainable.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from typing import Any, Optional
 
@@ -49,7 +50,9 @@ class DropRecorder(Step):
         self._drop_counts[reason] += 1
         self._pending_drops.append(
             {
-                "candidate_id": candidate_id or "",
+                # Keyed by content when the row has no id, so such drops don't collapse.
+                "candidate_id": candidate_id
+                or "text:" + hashlib.sha1(f"{text}\x1f{row}".encode()).hexdigest()[:20],
                 "stage": stage or self.stage,
                 "reason": reason,
                 "score": score,

@@ -233,6 +233,11 @@ class RougeLFilter(DropRecorder):
                 )
                 continue
 
+            if row.get("instruction_filter_reason"):
+                # Kept by FilterInstructions(keep_rejected=True): never let it into the pool.
+                if self.keep_rejected:
+                    outputs.append({**row, **dict.fromkeys(self.outputs)})
+                continue
             match = self._index.best_match(text)
             # A score of 0 shares no token with anything: there is no "most similar" task.
             similar_id, similar_text = self._pool_entry(match.index if match.score > 0 else -1)
@@ -257,13 +262,18 @@ class RougeLFilter(DropRecorder):
                     outputs.append(scored)
                 continue
             if self._store is not None:
-                scored["task_id"] = self._store.accept(
+                task_id = self._store.accept(
                     candidate_id=candidate_id or scored["task_id"],
                     instruction=text,
                     bootstrap_round=row.get("bootstrap_round"),
                     rouge_l_max=match.score,
                     most_similar_task_id=similar_id,
                 )
+                if task_id is None:
+                    # Same text as a pool task: only reachable with a threshold of 1.0.
+                    self.drop(candidate_id, "duplicate_instruction", text=text, score=1.0, row=row)
+                    continue
+                scored["task_id"] = task_id
                 self._machine_count += 1
             self._extend_pool([scored["task_id"]], [text])
             outputs.append(scored)
