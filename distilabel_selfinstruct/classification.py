@@ -94,7 +94,8 @@ class IdentifyClassification(Task):
 
     Output columns:
         - is_classification (`bool`): the decision.
-        - classification_score (`float`): P(Yes) when log-probabilities were available.
+        - classification_score (`float`): P(Yes) when log-probabilities were available,
+            else 1.0 / 0.0 from the parsed answer, `None` for a reply that is neither.
         - model_name (`str`): the model that judged.
 
     Categories:

@@ -68,8 +68,10 @@ class SampleDemonstrations(GeneratorStep):
         num_demonstrations: demonstrations per prompt (paper: 8).
         num_machine_demonstrations: how many of them may be machine tasks (paper: 2).
         recency_bias: 0 samples machine tasks uniformly; larger values favour recent ones.
-        random_seed: seed of the step's `random.Random`; each round reseeds from it, so the same
-            seed and the same LLM replies give the same run.
+        random_seed: seed of the step's `random.Random`; each round reseeds from it and the
+            round number, so a round's sampling depends only on the seed and the pool it
+            reads (which machine tasks the pool holds then depends on how far the pipeline's
+            other steps have got).
 
     Runtime parameters:
         - `pool_path`: the SQLite pool store of the run (created if missing).
