@@ -23,10 +23,16 @@ if TYPE_CHECKING:
     from distilabel.typing import FormattedInput
 
 NO_INPUT = "<noinput>"
-_EXAMPLE = re.compile(r"^\s*Example\s*\d+\s*:?\s*$", re.MULTILINE | re.IGNORECASE)
-_INPUT = re.compile(r"^\s*Input\s*:", re.MULTILINE | re.IGNORECASE)
-_OUTPUT = re.compile(r"^\s*Output\s*:", re.MULTILINE | re.IGNORECASE)
-_LABEL = re.compile(r"^\s*Class\s*label\s*:", re.MULTILINE | re.IGNORECASE)
+# Line-start field markers; chat models add markdown ("**Input:**", "### Example 2", "1. ").
+_DECOR = r"[ \t]*(?:[-*#>]+[ \t]*|\d{1,2}[.)][ \t]+)?(?:\*\*|__)?[ \t]*"
+_CLOSE = r"[ \t]*(?:\*\*|__)?[ \t]*:(?:\*\*|__)?"
+_FLAGS = re.MULTILINE | re.IGNORECASE
+_EXAMPLE = re.compile(
+    r"^" + _DECOR + r"Example[ \t]*\d+[ \t]*(?:\*\*|__)?[ \t]*:?(?:\*\*|__)?[ \t]*$", _FLAGS
+)
+_INPUT = re.compile(r"^" + _DECOR + r"Input" + _CLOSE, _FLAGS)
+_OUTPUT = re.compile(r"^" + _DECOR + r"Output" + _CLOSE, _FLAGS)
+_LABEL = re.compile(r"^" + _DECOR + r"Class[ \t]*label" + _CLOSE, _FLAGS)
 _NEXT_TASK = re.compile(r"^\s*Task\s*:", re.MULTILINE | re.IGNORECASE)
 
 
@@ -77,7 +83,15 @@ def parse_input_first(
     if not reply or not reply.strip():
         return parsed
     text = _cut_at_next_task(("Input:" + reply) if prefilled else reply)
-    blocks = [block for block in _EXAMPLE.split(text) if block.strip()]
+    if _EXAMPLE.search(text):
+        blocks = [block for block in _EXAMPLE.split(text) if block.strip()]
+    else:
+        # No "Example N" headers: each "Input:" starts an instance (and ends the previous
+        # output).
+        starts = [match.start() for match in _INPUT.finditer(text)] or [0]
+        starts[0] = 0
+        blocks = [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+        blocks = [block for block in blocks if block.strip()]
     for position, block in enumerate(blocks):
         if position == len(blocks) - 1 and _last_block_cut(complete, text, block, len(blocks)):
             parsed.incomplete += 1

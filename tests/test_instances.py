@@ -275,3 +275,44 @@ def test_chat_style_asks_for_num_instances() -> None:
         "Class label: Yes\nInput: x.\nClass label: No\nInput: y.\n",
         {"is_classification": True},
     )["labels"] == ["Yes", "No"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        # Chat models often skip the "Example N" headers...
+        (
+            "Input: 2+2\nOutput: 4\n\nInput: 3+3\nOutput: 6",
+            [{"input": "2+2", "output": "4"}, {"input": "3+3", "output": "6"}],
+        ),
+        # ...or wrap the markers in markdown.
+        (
+            "**Example 1**\n**Input:** 2+2\n**Output:** 4\n"
+            "**Example 2**\n**Input:** <noinput>\n**Output:** 6\n",
+            [{"input": "2+2", "output": "4"}, {"input": "", "output": "6"}],
+        ),
+    ],
+)
+def test_chat_style_input_first_replies(reply: str, expected: list[dict]) -> None:
+    assert parse_input_first(reply, prefilled=False, complete=True).instances == expected
+
+
+def test_numbered_class_labels() -> None:
+    reply = "1. Class label: Positive\nInput: great\n2. Class label: Negative\nInput: awful\n"
+    parsed = parse_output_first(reply, prefilled=False)
+    assert parsed.labels == ["Positive", "Negative"]
+    assert parsed.instances == [
+        {"input": "great", "output": "Positive"},
+        {"input": "awful", "output": "Negative"},
+    ]
+
+
+def test_a_reply_cut_at_the_token_limit_loses_its_last_block_even_if_alone() -> None:
+    assert (
+        parse_input_first(
+            " The cat sat.\nOutput: Le chat", prefilled=True, complete=False
+        ).instances
+        == []
+    )
+    kept = parse_input_first(" The cat sat.\nOutput: Le chat", prefilled=True, complete=True)
+    assert kept.instances == [{"input": "The cat sat.", "output": "Le chat"}]
