@@ -109,7 +109,7 @@ class CommitToPool(DropRecorder):
 
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
         assert self._store is not None
-        done = {record["task_id"] for record in self._store.completed()}
+        done = self._store.completed_ids()
         records = []
         for row in inputs:
             # A step that raised has its outputs set to None by distilabel and its rows sent

@@ -291,6 +291,11 @@ class PoolStore:
         rows = self._connection.execute("SELECT record FROM completed ORDER BY seq").fetchall()
         return [json.loads(row[0]) for row in rows]
 
+    def completed_ids(self) -> set[str]:
+        """Ids of the finished tasks (without decoding their records)."""
+        rows = self._connection.execute("SELECT task_id FROM completed").fetchall()
+        return {row[0] for row in rows}
+
     def completed_count(self) -> int:
         (value,) = self._connection.execute("SELECT COUNT(*) FROM completed").fetchone()
         return int(value)
