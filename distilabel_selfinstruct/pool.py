@@ -192,16 +192,23 @@ class PoolStore:
         # The same candidate again (a replay) keeps its task; another candidate does not.
         return task_id if owner == candidate_id else None
 
+    def survival_rate(self, prior_survival: float, min_resolved: int = 5) -> float:
+        """Share of accepted tasks that finished rather than got lost downstream
+        (`prior_survival` until `min_resolved` of them have done either)."""
+        finished, lost = self._finished_and_lost()
+        resolved = finished + lost
+        return finished / resolved if resolved >= min_resolved else prior_survival
+
     def expected_finished(self, prior_survival: float, min_resolved: int = 5) -> float:
-        """Finished tasks plus the in-flight ones weighted by the survival rate measured so far
-        (`prior_survival` until `min_resolved` accepted tasks have finished or been lost)."""
-        finished = self.completed_count()
+        """Finished tasks plus the in-flight ones weighted by `survival_rate`."""
+        finished, lost = self._finished_and_lost()
+        in_flight = max(0, self.count("machine") - finished - lost)
+        return finished + in_flight * self.survival_rate(prior_survival, min_resolved)
+
+    def _finished_and_lost(self) -> tuple[int, int]:
         counts = self.drop_counts()
         lost = sum(n for (stage, _), n in counts.items() if stage in POST_ACCEPT_STAGES)
-        in_flight = max(0, self.count("machine") - finished - lost)
-        resolved = finished + lost
-        survival = finished / resolved if resolved >= min_resolved else prior_survival
-        return finished + in_flight * survival
+        return self.completed_count(), lost
 
     def unfinished_tasks(
         self, lost_stages: Iterable[str] = POST_ACCEPT_STAGES

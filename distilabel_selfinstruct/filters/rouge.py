@@ -133,6 +133,10 @@ class RougeLFilter(DropRecorder):
     _store: Optional[PoolStore] = PrivateAttr(default=None)
     _last_seq: int = PrivateAttr(default=0)
     _machine_count: int = PrivateAttr(default=0)
+    # Expected finished tasks, read from the store once per batch and advanced by this
+    # batch's own acceptances (the store's count queries scan every drop).
+    _expected: Optional[float] = PrivateAttr(default=None)
+    _survival: float = PrivateAttr(default=0.0)
 
     @property
     def inputs(self) -> list[str]:
@@ -192,10 +196,9 @@ class RougeLFilter(DropRecorder):
     def _enough_in_flight(self) -> bool:
         # Every accepted instruction costs a classification and an instance call; accepting
         # far more than the target can use only spends them on rows CommitToPool drops.
-        if self._store is None or self.num_instructions is None:
+        if self._expected is None or self.num_instructions is None:
             return False
-        expected = self._store.expected_finished(self.expected_survival)
-        return expected >= self.in_flight_margin * self.num_instructions
+        return self._expected >= self.in_flight_margin * self.num_instructions
 
     def _target_reached(self) -> bool:
         return (
@@ -209,6 +212,9 @@ class RougeLFilter(DropRecorder):
         outputs: list[dict[str, Any]] = []
         if self._store is not None:
             self._refresh_from_store()
+            if self.num_instructions is not None:
+                self._survival = self._store.survival_rate(self.expected_survival)
+                self._expected = self._store.expected_finished(self.expected_survival)
         for row in inputs:
             text = row.get(self.instruction_column) or ""
             candidate_id = row.get("candidate_id")
@@ -275,6 +281,8 @@ class RougeLFilter(DropRecorder):
                     continue
                 scored["task_id"] = task_id
                 self._machine_count += 1
+                if self._expected is not None:
+                    self._expected += self._survival
             self._extend_pool([scored["task_id"]], [text])
             outputs.append(scored)
         self.flush_drops()
