@@ -86,7 +86,7 @@ class IdentifyClassification(Task):
         random_seed: seed for choosing the demonstrations.
 
     Runtime parameters:
-        - `seeds_path`: seed JSONL file(s), comma separated; default: the bundled seeds.
+        - `seeds_path`: seed JSONL file(s), comma separated; `bundled` (the default) is the set shipped in the package.
         - `decision_threshold`: P(Yes) at or above which a task counts as classification.
 
     Input columns:

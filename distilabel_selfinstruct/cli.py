@@ -4,18 +4,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from distilabel_selfinstruct.export import export_run, write_distiset
 from distilabel_selfinstruct.pipeline import pool_path_for
 from distilabel_selfinstruct.pool import PoolStore
-from distilabel_selfinstruct.seeds import SeedFileError, bundled_seed_path, load_seed_tasks
+from distilabel_selfinstruct.runner import (
+    LOG_FILENAME,
+    PIPELINE_FILENAME,
+    RunOutcome,
+    parse_parameters,
+    run_pipeline_process,
+)
+from distilabel_selfinstruct.seeds import SeedFileError, load_seed_tasks, seed_paths
 from distilabel_selfinstruct.summary import RunSummary
 
 SUMMARY_FILENAME = "summary.json"
+EXIT_FAILED = 1
+EXIT_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _error(message: str) -> int:
+    print(f"selfinstruct: {message}", file=sys.stderr)
+    return EXIT_INPUT
 
 
 def _llm_from_args(args: argparse.Namespace):
@@ -26,76 +43,155 @@ def _llm_from_args(args: argparse.Namespace):
         return OpenAILLM(model=args.model or "default", base_url=args.base_url)
     from distilabel_selfinstruct.llms import LlamaCppCompletionLLM
 
-    llm = LlamaCppCompletionLLM()
-    if args.model_path:
-        llm.model_path = args.model_path
-    return llm
+    return LlamaCppCompletionLLM(model_path=args.model_path)
 
 
-def _generate(args: argparse.Namespace) -> int:
+def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from distilabel_selfinstruct.pipeline import build_pipeline
 
-    seed_paths = args.seeds or [str(bundled_seed_path())]
+    spec = ",".join(args.seeds) if args.seeds else None
     try:
-        seeds = load_seed_tasks(seed_paths)
+        seeds = load_seed_tasks(seed_paths(spec))
     except SeedFileError as error:
-        print(f"selfinstruct: bad seed file: {error}", file=sys.stderr)
-        return 2
+        return _error(f"bad seed file: {error}")
+    if args.model_path and not Path(args.model_path).is_file():
+        return _error(f"--model-path: no such file: {args.model_path}")
     output = Path(args.output)
     argilla = {"dataset_name": args.argilla_dataset} if args.argilla_dataset else None
-
-    def build():
-        return build_pipeline(
-            llm=_llm_from_args(args),
-            num_instructions=args.num_instructions,
-            output_dir=output,
-            prompt_style=args.prompt_style,
-            seeds_path=",".join(seed_paths),
-            rounds_batch_size=args.batch_size,
-            num_instances=args.num_instances,
-            rouge_threshold=args.rouge_threshold,
-            random_seed=args.seed,
-            argilla=argilla,
-        )
-
-    pipeline = build()
+    pipeline = build_pipeline(
+        llm=_llm_from_args(args),
+        num_instructions=args.num_instructions,
+        output_dir=output,
+        prompt_style=args.prompt_style,
+        # User files as given (relative paths stay relative); None is the bundled set.
+        seeds_path=spec,
+        rounds_batch_size=args.batch_size,
+        num_instances=args.num_instances,
+        rouge_threshold=args.rouge_threshold,
+        random_seed=args.seed,
+        argilla=argilla,
+    )
+    # The run always goes through the saved YAML: what runs here is what a teammate reruns.
+    config = output / PIPELINE_FILENAME
+    pipeline.save(config, format="yaml")
     if args.save_yaml:
-        pipeline.save(args.save_yaml, format="yaml")
+        shutil.copyfile(config, args.save_yaml)
     print(
         f"Self-Instruct: {len(seeds)} seed tasks, target {args.num_instructions} tasks,"
-        f" run directory {output} (rerun the same command to resume; a new --output starts over)"
+        f" run directory {output}"
     )
-    pool = pool_path_for(output)
+    return _run(pipeline, config, pool_path_for(output), args.num_instructions, args, argv, [])
+
+
+def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """`selfinstruct run --config pipeline.yaml`: a saved pipeline, with progress."""
+    config = Path(args.config)
+    if not config.is_file():
+        return _error(f"--config: no such file: {config}")
+    try:
+        parameters = parse_parameters(args.param)
+    except ValueError as error:
+        return _error(str(error))
+    from distilabel.pipeline import Pipeline
+
+    from distilabel_selfinstruct.sampling import SampleDemonstrations
+
+    try:
+        pipeline = Pipeline.from_yaml(config)
+    except Exception as error:  # noqa: BLE001 - any unreadable YAML is the user's input
+        return _error(f"{config}: not a pipeline this package can load ({error})")
+    generators = [
+        (name, pipeline.dag.get_step(name)["step"])
+        for name in pipeline.dag
+        if isinstance(pipeline.dag.get_step(name)["step"], SampleDemonstrations)
+    ]
+    if len(generators) != 1:
+        return _error(f"{config}: expected one SampleDemonstrations step, found {len(generators)}")
+    name, sample = generators[0]
+    overrides = parameters.get(name, {})
+    pool = Path(str(overrides.get("pool_path", sample.pool_path)))
+    target = int(overrides.get("num_instructions", sample.num_instructions))
+    print(f"Self-Instruct: pipeline {config}, target {target} tasks, run directory {pool.parent}")
+    return _run(pipeline, config, pool, target, args, argv, args.param)
+
+
+def _run(
+    pipeline: Any,
+    config: Path,
+    pool: Path,
+    target: int,
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    parameters: Sequence[str],
+) -> int:
+    """Runs the pipeline (resuming) until it reaches the target, stops or fails, then
+    writes the exports and the summary from the pool store."""
+    from distilabel_selfinstruct.llms import ModelNotFoundError, check_pipeline_models
+    from distilabel_selfinstruct.progress import ProgressDisplay
+
+    resume = shlex.join(["selfinstruct", *argv])
+    try:
+        check_pipeline_models(pipeline, parse_parameters(parameters))
+    except ModelNotFoundError as error:
+        return _error(str(error))
+    output = pool.parent
+    log = output / LOG_FILENAME
+    print(f"  progress below; full log: {log}; Ctrl-C stops (rerun the same command to resume)")
     started = time.monotonic()
     finished = -1
-    for attempt in range(1, args.max_runs + 1):
-        before = finished
-        # The pool store is what makes a rerun resume (see docs/architecture.md); distilabel's
-        # own cache could mark a killed run's steps finished with work still in flight.
-        (pipeline if attempt == 1 else build()).run(use_cache=False)
-        with PoolStore(pool) as store:
-            finished = store.completed_count()
-        # The stop rule works on expectations: tasks in flight can still die after the last
-        # round, so go again (resuming) while that leaves the run short and it is progressing.
-        if finished >= args.num_instructions or finished <= before:
-            break
-        print(f"{finished} of {args.num_instructions} tasks finished; continuing the run.")
+    outcome = RunOutcome("finished")
+    with ProgressDisplay(pool, target, sys.stdout, live=False if args.verbose else None):
+        for attempt in range(1, args.max_runs + 1):
+            before = finished
+            outcome = run_pipeline_process(
+                config, output, parameters=parameters, verbose=args.verbose
+            )
+            with PoolStore(pool) as store:
+                finished = store.completed_count()
+            if outcome.status != "finished":
+                break
+            # The stop rule works on expectations: tasks in flight can still die after the
+            # last round, so go again (resuming) while the run is short and progressing.
+            if finished >= target or finished <= before:
+                break
+            print(f"{finished} of {target} tasks finished; another pass ({attempt + 1}).")
     elapsed = time.monotonic() - started
-    with PoolStore(pool) as store:
-        tasks = store.completed()
-    write_distiset(tasks, output / "distiset")
-    paths = export_run(pool, output)
-    summary = RunSummary.from_store(pool, args.num_instructions, elapsed)
-    (output / SUMMARY_FILENAME).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
-    print(summary.render())
-    print(f"Wrote {paths['official']}, {paths['alpaca']} and {output / 'distiset'}")
-    if summary.tasks_finished < args.num_instructions:
+    summary = _write_outputs(pool, output, target, elapsed)
+    if outcome.status == "interrupted":
         print(
-            f"Finished {summary.tasks_finished} of {args.num_instructions} tasks (round limit"
-            " reached or no progress); rerun the same command to continue.",
+            f"Stopped: {finished} of {target} tasks finished and saved in {output}.\n"
+            f"  resume with: {resume}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if outcome.status == "failed":
+        print(
+            f"selfinstruct: the run failed: {outcome.error}\n"
+            f"  full log: {log}\n"
+            f"  {finished} of {target} tasks finished; resume with: {resume}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(summary.render())
+    if summary.tasks_finished < target:
+        print(
+            f"Finished {summary.tasks_finished} of {target} tasks (round limit reached or no"
+            f" progress); continue with: {resume}",
             file=sys.stderr,
         )
     return 0
+
+
+def _write_outputs(pool: Path, output: Path, target: int, elapsed: float) -> RunSummary:
+    summary = RunSummary.from_store(pool, target, elapsed)
+    (output / SUMMARY_FILENAME).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    with PoolStore(pool) as store:
+        tasks = store.completed()
+    if tasks:
+        write_distiset(tasks, output / "distiset")
+        paths = export_run(pool, output)
+        print(f"Wrote {paths['official']}, {paths['alpaca']} and {output / 'distiset'}")
+    return summary
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -115,6 +211,17 @@ def _summary(args: argparse.Namespace) -> int:
         return 2
     print(RunSummary.from_store(pool).render())
     return 0
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-runs", type=int, default=3, help="pipeline runs to reach the target (resuming)"
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show distilabel's log too (it is always in the log file)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,10 +244,22 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--model", help="model name on that server")
     generate.add_argument("--argilla-dataset", help="also push finished tasks to Argilla")
     generate.add_argument("--save-yaml", help="write the pipeline as YAML to this path")
-    generate.add_argument(
-        "--max-runs", type=int, default=3, help="pipeline runs to reach the target (resuming)"
-    )
+    _add_run_options(generate)
     generate.set_defaults(handler=_generate)
+
+    run = commands.add_parser(
+        "run", help="run a saved pipeline YAML (e.g. from --save-yaml), with progress"
+    )
+    run.add_argument("--config", required=True, help="the pipeline YAML")
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="STEP.NAME=VALUE",
+        help="a runtime parameter, e.g. generate_instructions.llm.model_path=model.gguf",
+    )
+    _add_run_options(run)
+    run.set_defaults(handler=_run_config)
 
     export = commands.add_parser("export", help="write JSONL and Alpaca JSON of a run")
     export.add_argument("--output", default="selfinstruct-out", help="run directory")
@@ -160,7 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.handler in (_generate, _run_config):
+        return int(args.handler(args, argv) or 0)
     return int(args.handler(args) or 0)
 
 

@@ -77,9 +77,10 @@ def write_alpaca_json(tasks: Iterable[dict[str, Any]], path: str | Path) -> int:
 def write_distiset(tasks: list[dict[str, Any]], path: str | Path) -> None:
     """Saves the finished tasks as a distilabel `Distiset` (every finished task of the run,
     across resumes; one pipeline invocation's own Distiset holds only what it finished)."""
-    from datasets import Dataset, DatasetDict
+    from datasets import Dataset, DatasetDict, disable_progress_bars
     from distilabel.distiset import Distiset
 
+    disable_progress_bars()  # its bars would land in the middle of the run's ending
     distiset = Distiset({"default": DatasetDict({"train": Dataset.from_list(tasks)})})
     distiset.save_to_disk(str(path))
 

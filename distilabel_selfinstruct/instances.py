@@ -160,7 +160,7 @@ class GenerateInstances(FinishAwareTask):
         random_seed: seed for choosing demonstrations.
 
     Runtime parameters:
-        - `seeds_path`: seed JSONL file(s), comma separated; default: the bundled seeds.
+        - `seeds_path`: seed JSONL file(s), comma separated; `bundled` (the default) is the set shipped in the package.
         - `num_instances`: instances to ask for in `chat` style (the filter keeps at most this
             many).
 

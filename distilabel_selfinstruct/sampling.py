@@ -75,8 +75,9 @@ class SampleDemonstrations(GeneratorStep):
 
     Runtime parameters:
         - `pool_path`: the SQLite pool store of the run (created if missing).
-        - `seeds_path`: seed JSONL files (official Self-Instruct format); default: the bundled
-            seeds. Several paths may be given separated by commas.
+        - `seeds_path`: seed JSONL files (official Self-Instruct format), separated by
+            commas, as the user gave them; `bundled` (the default) is the set shipped in the
+            package.
         - `num_instructions`: how many finished machine tasks the run should produce.
         - `max_rounds`: safety stop for models that keep repeating themselves.
         - `batch_size`: prompts per round.
@@ -122,7 +123,8 @@ class SampleDemonstrations(GeneratorStep):
     )
     seeds_path: Optional[RuntimeParameter[str]] = Field(
         default=None,
-        description="Seed JSONL file(s), comma separated; default: the bundled seeds.",
+        description="Seed JSONL file(s), comma separated; `bundled` (the default) is the"
+        " set shipped in the package.",
     )
     num_instructions: RuntimeParameter[int] = Field(
         default=100, description="Finished machine tasks to produce."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
@@ -59,17 +60,23 @@ class SeedTask:
         }
 
 
+# The name that stands for the seed set shipped inside the package (in YAML, on the CLI).
+BUNDLED_SEEDS = "bundled"
+
+
 def bundled_seed_path() -> Path:
-    """The project's own seed set (`seeds/seed_tasks.jsonl`)."""
-    return Path(__file__).resolve().parent.parent / "seeds" / "seed_tasks.jsonl"
+    """The package's own seed set (`distilabel_selfinstruct/data/seed_tasks.jsonl`), shipped
+    in the wheel; pipelines refer to it by the name `bundled`, never by this path."""
+    return Path(str(files("distilabel_selfinstruct").joinpath("data", "seed_tasks.jsonl")))
 
 
 def seed_paths(spec: Optional[str]) -> list[str]:
-    """The seed files named by a runtime parameter: comma-separated paths, or the bundled
-    seeds when empty."""
-    if not spec:
-        return [str(bundled_seed_path())]
-    return [part.strip() for part in str(spec).split(",") if part.strip()]
+    """The seed files named by a runtime parameter: comma-separated paths as the user gave
+    them, where `bundled` (or an empty value) stands for the package's own seed set."""
+    parts = [part.strip() for part in str(spec or "").split(",") if part.strip()]
+    if not parts:
+        parts = [BUNDLED_SEEDS]
+    return [str(bundled_seed_path()) if part == BUNDLED_SEEDS else part for part in parts]
 
 
 def _parse_task(obj: Any, path: PathLike, line: int) -> SeedTask:

@@ -9,6 +9,20 @@ from typing import Any, Optional
 
 from distilabel_selfinstruct.pool import PoolStore
 
+# Every parsed candidate is either accepted or dropped by one of these instruction stages.
+CANDIDATE_STAGES: tuple[str, ...] = ("instruction_filters", "rouge_l")
+
+
+def candidate_drop_count(drop_counts: Counter[tuple[str, str]]) -> int:
+    """Candidates dropped before the pool (accepted + this = candidates seen)."""
+    return sum(n for (stage, _), n in drop_counts.items() if stage in CANDIDATE_STAGES)
+
+
+def estimated_llm_calls(counters: dict[str, int], accepted: int) -> int:
+    """One instruction prompt per round row, then one classification and one instance call
+    per accepted instruction."""
+    return counters.get("instruction_prompts", 0) + 2 * accepted
+
 
 def rouge_l_histogram(scores: list[float], width: float = 0.1) -> dict[str, int]:
     """Counts per bin `[k*width, (k+1)*width)`; 1.0 falls in the last bin."""
@@ -51,20 +65,13 @@ class RunSummary:
             scores = store.rouge_l_scores()
             finished = store.completed()
             counters = store.counters()
-        # Every parsed candidate is either accepted or dropped by one instruction-level filter.
-        candidate_drops = sum(
-            n
-            for (stage, _), n in drop_counts.items()
-            if stage in ("instruction_filters", "rouge_l")
-        )
+        candidate_drops = candidate_drop_count(drop_counts)
         classification = [task for task in finished if task.get("is_classification")]
         instance_counts = [len(task.get("instances") or []) for task in finished]
         labels: Counter[str] = Counter(
             instance["output"] for task in classification for instance in task["instances"]
         )
-        # One instruction prompt per round row, then one classification and one instance
-        # call per accepted instruction.
-        calls = counters.get("instruction_prompts", 0) + 2 * accepted
+        calls = estimated_llm_calls(counters, accepted)
         summary = cls(
             instructions_generated=accepted + candidate_drops,
             instructions_accepted=accepted,

@@ -49,8 +49,8 @@ class RougeLFilter(DropRecorder):
     Runtime parameters:
         - `threshold`: reject when the max ROUGE-L F-measure is above it (paper: 0.7).
         - `pool_path`: the run's pool store (SQLite); optional.
-        - `reference_path`: seed JSONL file(s), comma separated, used as the pool when there is
-            no pool store.
+        - `reference_path`: seed JSONL file(s), comma separated (`bundled`: the package's own
+            set), used as the pool when there is no pool store.
         - `max_pool_size`: with a pool store, stop accepting once it holds this many machine
             tasks (optional).
         - `num_instructions`: with a pool store, the run's target of finished tasks (optional).
@@ -91,9 +91,8 @@ class RougeLFilter(DropRecorder):
 
         ```python
         from distilabel_selfinstruct.filters.rouge import RougeLFilter
-        from distilabel_selfinstruct.seeds import bundled_seed_path
 
-        step = RougeLFilter(reference_path=str(bundled_seed_path()))
+        step = RougeLFilter(reference_path="bundled")
         step.load()
         kept = next(step.process([{"instruction": "Suggest a name for a bakery."}]))
         ```

@@ -1,0 +1,1 @@
+"""Data files shipped in the wheel: the bundled seed set (`seed_tasks.jsonl`)."""

@@ -1,0 +1,244 @@
+"""Runs a saved pipeline YAML in a child process that the command line supervises.
+
+The CLI never runs the pipeline in its own process. It saves the pipeline as YAML in the run
+directory and starts `python -m distilabel_selfinstruct.runner` on it, with the child's
+output (distilabel's log, llama.cpp's messages, any traceback) going to the run's log file.
+That keeps the terminal for the progress display and a short ending, makes every run
+exercise the same YAML a teammate would rerun, and lets Ctrl-C stop the whole pipeline:
+
+- the child has its own session, so a terminal's Ctrl-C reaches only the supervisor, which
+  passes one SIGINT on (distilabel then stops after the batches in flight);
+- a second Ctrl-C, or SIGTERM to the supervisor, kills the child's process group at once
+  (the pool store's writes are keyed by content, so a rerun resumes without loss);
+- how it ended comes back in a small status file: finished, or failed with a one-line
+  reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal, Optional, Sequence
+
+from distilabel_selfinstruct.files import atomic_write_text
+
+LOG_FILENAME = "selfinstruct.log"
+PIPELINE_FILENAME = "pipeline.yaml"
+# Exceptions whose message is already written for the user (no type name needed).
+_USER_FACING = ("ModelNotFoundError", "SeedFileError")
+
+
+def parse_parameters(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """`step.key=value` or `step.llm.key=value` items as `Pipeline.run(parameters=...)`.
+
+    Raises:
+        ValueError: an item is not of that form.
+    """
+    parameters: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ValueError(f"--param {item!r}: expected STEP.NAME=VALUE")
+        node = parameters
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--param {item!r}: '{part}' is given twice")
+        node[parts[-1]] = value
+    return parameters
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line for an exception, naming its innermost cause (distilabel wraps a step's
+    load error in `RuntimeError("Failed to load all the steps ...")`)."""
+    innermost = error
+    while innermost.__cause__ is not None:
+        innermost = innermost.__cause__
+    text = str(innermost).strip().splitlines()
+    message = text[0] if text else ""
+    if type(innermost).__name__ not in _USER_FACING:
+        message = f"{type(innermost).__name__}: {message}" if message else type(innermost).__name__
+    if innermost is not error and "load" in str(error).lower():
+        message = f"a step failed to load: {message}"
+    return message
+
+
+# -- the child ---------------------------------------------------------------------------
+
+
+def _child(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m distilabel_selfinstruct.runner")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--status", required=True)
+    parser.add_argument("--param", action="append", default=[])
+    args = parser.parse_args(argv)
+    status = Path(args.status)
+    try:
+        from distilabel.pipeline import Pipeline
+
+        pipeline = Pipeline.from_yaml(args.config)
+        pipeline.run(parameters=parse_parameters(args.param), use_cache=False)
+    except BaseException as error:  # noqa: BLE001 - reported, whatever it is
+        traceback.print_exc()
+        atomic_write_text(status, json.dumps({"ok": False, "error": describe_failure(error)}))
+        return 1
+    atomic_write_text(status, json.dumps({"ok": True}))
+    return 0
+
+
+# -- the supervisor ----------------------------------------------------------------------
+
+
+@dataclass
+class RunOutcome:
+    """How one pipeline process ended."""
+
+    status: Literal["finished", "failed", "interrupted"]
+    error: Optional[str] = None
+    returncode: Optional[int] = None
+
+
+class _Signals:
+    """Passes the first Ctrl-C on to the child's group as SIGINT; kills the group on a
+    second one or on SIGTERM. Installed only in the main thread (where signals arrive)."""
+
+    def __init__(self, process: subprocess.Popen, notice: IO[str]) -> None:
+        self.process = process
+        self.notice = notice
+        self.interrupted = False
+        self._previous: dict[int, Any] = {}
+
+    def _send(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        if signum == signal.SIGINT and not self.interrupted:
+            self.interrupted = True
+            print(
+                "\nStopping after the batches in flight (Ctrl-C again to stop at once)...",
+                file=self.notice,
+                flush=True,
+            )
+            self._send(signal.SIGINT)
+            return
+        self.interrupted = True
+        self._send(signal.SIGKILL)
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def run_pipeline_process(
+    config: Path,
+    run_dir: Path,
+    *,
+    parameters: Sequence[str] = (),
+    verbose: bool = False,
+    notice: IO[str] = sys.stderr,
+) -> RunOutcome:
+    """Runs `config` once in a child process until it ends, and says how it ended.
+
+    Args:
+        config: the pipeline YAML.
+        run_dir: the run directory: the log (`selfinstruct.log`, appended to) and
+            distilabel's cache go there.
+        parameters: `STEP.NAME=VALUE` runtime parameters for the run.
+        verbose: also copy the child's output to `notice`.
+        notice: where the supervisor's own messages (and the verbose copy) go.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    status_path = run_dir / ".runner-status.json"
+    status_path.unlink(missing_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "distilabel_selfinstruct.runner",
+        "--config",
+        str(config),
+        "--status",
+        str(status_path),
+    ]
+    for item in parameters:
+        command += ["--param", item]
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        # One directory holds everything a run needs (distilabel's cache included).
+        "DISTILABEL_CACHE_DIR": str(run_dir / "cache"),
+        # The log is read as text: wide lines, no colour codes.
+        "COLUMNS": "160",
+        "NO_COLOR": "1",
+    }
+    with open(run_dir / LOG_FILENAME, "a", encoding="utf-8") as log:
+        log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
+        log.flush()
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            text=True,
+            errors="replace",
+        )
+        copier = threading.Thread(
+            target=_copy_output,
+            args=(process.stdout, log, notice if verbose else None),
+            daemon=True,
+        )
+        copier.start()
+        with _Signals(process, notice) as signals:
+            returncode = process.wait()
+        copier.join(timeout=30)
+    try:
+        status = json.loads(status_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        status = None
+    status_path.unlink(missing_ok=True)
+    if signals.interrupted:
+        return RunOutcome("interrupted", returncode=returncode)
+    if status and status.get("ok") and returncode == 0:
+        return RunOutcome("finished", returncode=returncode)
+    if status and status.get("error"):
+        return RunOutcome("failed", status["error"], returncode)
+    if returncode < 0:
+        reason = f"the pipeline process was killed by signal {signal.Signals(-returncode).name}"
+    else:
+        reason = f"the pipeline process exited with code {returncode}"
+    return RunOutcome("failed", reason, returncode)
+
+
+def _copy_output(source: Optional[IO[str]], log: IO[str], echo: Optional[IO[str]]) -> None:
+    if source is None:
+        return
+    for line in source:
+        log.write(line)
+        log.flush()
+        if echo is not None:
+            echo.write(line)
+            echo.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(_child())
