@@ -76,6 +76,19 @@ def describe_failure(error: BaseException) -> str:
 # -- the child ---------------------------------------------------------------------------
 
 
+def _die_with_parent(interval_s: float = 1.0) -> None:
+    """Kills this process group (the pipeline and its workers) once the supervisor is gone:
+    in its own session the child would otherwise outlive a killed `selfinstruct`."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="selfinstruct-parent-watch", daemon=True).start()
+
+
 def _child(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distilabel_selfinstruct.runner")
     parser.add_argument("--config", required=True)
@@ -83,6 +96,7 @@ def _child(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--param", action="append", default=[])
     args = parser.parse_args(argv)
     status = Path(args.status)
+    _die_with_parent()
     try:
         from distilabel.pipeline import Pipeline
 

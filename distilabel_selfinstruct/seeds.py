@@ -32,6 +32,12 @@ class SeedFileError(ValueError):
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {problem}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, int | None, str]]:
+        # A step's load error crosses processes pickled; the default reduce calls
+        # `__init__` with the message alone, which kills multiprocessing's result thread
+        # and leaves the pipeline waiting forever.
+        return (type(self), (self.path, self.line, self.problem))
+
 
 @dataclass(frozen=True)
 class Instance:

@@ -1,21 +1,169 @@
-"""LlamaCppCompletionLLM on the real embedded gemma-3-270m (seconds, no network)."""
+"""LlamaCppCompletionLLM: the embedded gemma-3-270m (prepared safely on a fresh machine),
+the model identity that a saved pipeline carries, and real calls (seconds, no network)."""
+
+from __future__ import annotations
 
 import math
+import multiprocessing
+import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from distilabel_selfinstruct.llms import LlamaCppCompletionLLM
+from distilabel_selfinstruct.llms import (
+    LlamaCppCompletionLLM,
+    ModelNotFoundError,
+    bundled_model_identity,
+    check_pipeline_models,
+    default_model_path,
+)
 
-pytestmark = pytest.mark.e2e
+BUNDLED_FILE, BUNDLED_SHA = bundled_model_identity()
+
+
+@pytest.fixture
+def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh machine: nothing assembled, nothing hashed."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SELFINSTRUCT_CACHE_DIR", str(cache))
+    monkeypatch.delenv("SELFINSTRUCT_GGUF_PATH", raising=False)
+    monkeypatch.delenv("SELFINSTRUCT_MODEL_PATH", raising=False)
+    return cache
 
 
 @pytest.fixture(scope="module")
-def llm() -> LlamaCppCompletionLLM:
-    model = LlamaCppCompletionLLM(cpu_lock_path=None)
+def bundled_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default model assembled once for this module, in its own cache."""
+    cache = tmp_path_factory.mktemp("bundled")
+    previous = os.environ.get("SELFINSTRUCT_CACHE_DIR")
+    os.environ["SELFINSTRUCT_CACHE_DIR"] = str(cache)
+    try:
+        return default_model_path()
+    finally:
+        if previous is None:
+            del os.environ["SELFINSTRUCT_CACHE_DIR"]
+        else:
+            os.environ["SELFINSTRUCT_CACHE_DIR"] = previous
+
+
+@pytest.fixture
+def other_gguf(tmp_path: Path, bundled_gguf: Path) -> Path:
+    """Another model: a file whose sha256 differs from the bundled one."""
+    path = tmp_path / "models" / "my-7b.gguf"
+    path.parent.mkdir()
+    path.write_bytes(bundled_gguf.read_bytes() + b"\0")
+    return path
+
+
+def _assemble_in_child(_: int) -> str:
+    return str(default_model_path())
+
+
+def test_stages_assembling_the_default_model_at_once_on_a_fresh_machine(
+    empty_cache: Path,
+) -> None:
+    # The README's first command once died here: three stages, one `.partial` file.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(3) as pool:
+        paths = pool.map(_assemble_in_child, range(3))
+    assert len(set(paths)) == 1
+    path = Path(paths[0])
+    assert path.parent == empty_cache and path.name == BUNDLED_FILE
+    from distilabel_selfinstruct.files import file_sha256
+
+    assert file_sha256(path, use_cache=False) == BUNDLED_SHA
+    assert sorted(p.name for p in empty_cache.iterdir() if p.is_file()) == [
+        f".{BUNDLED_FILE}.lock",
+        BUNDLED_FILE,
+    ]
+
+
+def test_a_corrupt_default_model_is_replaced(empty_cache: Path) -> None:
+    empty_cache.mkdir()
+    (empty_cache / BUNDLED_FILE).write_bytes(b"GGUF but cut short")
+    path = default_model_path()
+    assert path.stat().st_size > 200_000_000
+
+
+def test_the_dump_names_the_model_and_no_path_of_this_machine(other_gguf: Path) -> None:
+    dump = LlamaCppCompletionLLM(model_path=other_gguf).dump()
+    assert "model_path" not in dump
+    assert dump["model_file"] == "my-7b.gguf"
+    assert dump["model_sha256"] not in (None, BUNDLED_SHA)
+    assert dump["n_threads"] is None and dump["cpu_lock_path"] is None
+    text = repr(dump)
+    for local in (str(other_gguf.parent), tempfile.gettempdir(), str(Path.home())):
+        assert local not in text
+
+
+def test_the_default_model_is_recorded_as_the_bundled_one() -> None:
+    dump = LlamaCppCompletionLLM().dump()
+    assert (dump["model_file"], dump["model_sha256"]) == (BUNDLED_FILE, BUNDLED_SHA)
+
+
+def test_a_rerun_without_the_recorded_model_stops_with_one_line(
+    other_gguf: Path, empty_cache: Path
+) -> None:
+    restored = LlamaCppCompletionLLM.from_dict(LlamaCppCompletionLLM(model_path=other_gguf).dump())
+    other_gguf.unlink()  # the teammate's machine does not have it
+    with pytest.raises(ModelNotFoundError) as error:
+        restored.resolve_model_path()
+    message = str(error.value)
+    assert "\n" not in message
+    assert "'my-7b.gguf'" in message and "SELFINSTRUCT_MODEL_PATH" in message
+    # Never the bundled model in its place.
+    assert not (empty_cache / BUNDLED_FILE).exists()
+
+
+def test_the_recorded_model_is_found_through_the_environment_and_checked(
+    other_gguf: Path, bundled_gguf: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    restored = LlamaCppCompletionLLM.from_dict(LlamaCppCompletionLLM(model_path=other_gguf).dump())
+    monkeypatch.setenv("SELFINSTRUCT_MODEL_PATH", str(other_gguf.parent))
+    assert restored.resolve_model_path() == other_gguf
+    impostor = tmp_path / "impostor" / "my-7b.gguf"
+    impostor.parent.mkdir()
+    impostor.symlink_to(bundled_gguf)  # same name, other content
+    monkeypatch.setenv("SELFINSTRUCT_MODEL_PATH", str(impostor))
+    with pytest.raises(ModelNotFoundError, match="but .* has sha256"):
+        restored.resolve_model_path()
+
+
+def test_a_runtime_model_path_is_checked_against_the_recorded_model(
+    other_gguf: Path, bundled_gguf: Path
+) -> None:
+    from distilabel.pipeline import Pipeline
+
+    from distilabel_selfinstruct.pipeline import build_pipeline
+
+    pipeline = build_pipeline(
+        llm=LlamaCppCompletionLLM(model_path=other_gguf),
+        num_instructions=2,
+        output_dir=other_gguf.parent.parent / "run",
+        name="t-model-check",
+    )
+    restored = Pipeline.from_dict(pipeline.dump())
+    steps = ("generate_instructions", "identify_classification", "generate_instances")
+    check_pipeline_models(
+        restored, {name: {"llm": {"model_path": str(other_gguf)}} for name in steps}
+    )
+    with pytest.raises(ModelNotFoundError, match="my-7b.gguf"):
+        check_pipeline_models(
+            restored, {name: {"llm": {"model_path": str(bundled_gguf)}} for name in steps}
+        )
+    with pytest.raises(ModelNotFoundError, match="not on this machine"):
+        check_pipeline_models(restored)
+
+
+@pytest.fixture(scope="module")
+def llm(bundled_gguf: Path) -> LlamaCppCompletionLLM:
+    model = LlamaCppCompletionLLM(model_path=bundled_gguf, cpu_lock=False)
     model.load()
     return model
 
 
+@pytest.mark.e2e
 def test_plain_prompts_go_to_completion_not_chat(llm: LlamaCppCompletionLLM) -> None:
     (output,) = llm.generate(
         inputs=["1. Name three primary colors.\n2. List two prime numbers.\n3."],
@@ -30,6 +178,7 @@ def test_plain_prompts_go_to_completion_not_chat(llm: LlamaCppCompletionLLM) -> 
     assert output["statistics"]["output_tokens"][0] <= 24
 
 
+@pytest.mark.e2e
 def test_first_token_logprobs_rank_the_obvious_answer(llm: LlamaCppCompletionLLM) -> None:
     prompt = "Question: Is water wet? Answer Yes or No.\nAnswer:"
     (output,) = llm.generate(inputs=[prompt], max_new_tokens=1, temperature=0.0, logprobs=5)
@@ -40,12 +189,3 @@ def test_first_token_logprobs_rank_the_obvious_answer(llm: LlamaCppCompletionLLM
     assert 0.0 < sum(probabilities) <= 1.0 + 1e-6
     # The greedy completion is the top-ranked token.
     assert output["generations"][0].strip() == alternatives[0]["token"].strip()
-
-
-def test_model_path_is_not_dumped_and_defaults_at_load() -> None:
-    llm = LlamaCppCompletionLLM()
-    assert "model_path" not in llm.dump()
-    restored = LlamaCppCompletionLLM.from_dict(llm.dump())
-    restored.load()
-    assert restored.model_path is not None and restored.model_path.exists()
-    assert restored.model_name.endswith(".gguf")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from distilabel_selfinstruct.seeds import (
     SeedTask,
     bundled_seed_path,
     load_seed_tasks,
+    seed_paths,
 )
 
 
@@ -46,6 +48,29 @@ def test_bundled_seeds_load() -> None:
     share = sum(task.is_classification for task in tasks) / len(tasks)
     assert 0.10 <= share <= 0.20, share
     assert all(task.instruction.strip() and task.instances for task in tasks)
+
+
+def test_the_bundled_set_lives_inside_the_package_and_is_named_not_pathed() -> None:
+    import distilabel_selfinstruct
+
+    package_dir = Path(distilabel_selfinstruct.__file__).parent
+    assert bundled_seed_path().parent == package_dir / "data"
+    assert seed_paths(None) == seed_paths("") == seed_paths("bundled") == [str(bundled_seed_path())]
+    # User files stay as the user gave them (relative paths relative).
+    assert seed_paths("bundled, mine.jsonl") == [str(bundled_seed_path()), "mine.jsonl"]
+
+
+def test_errors_survive_pickling_across_step_processes() -> None:
+    # distilabel sends a step's load error to the main process pickled; an exception that
+    # does not unpickle kills multiprocessing's result thread and the run hangs.
+    error = SeedFileError("seeds.jsonl", 12, "missing key 'instruction'")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.path, copy.line, copy.problem, str(copy)) == (
+        "seeds.jsonl",
+        12,
+        "missing key 'instruction'",
+        "seeds.jsonl:12: missing key 'instruction'",
+    )
 
 
 def test_paper_seed_file_loads_as_is(paper_seeds: Path) -> None:

@@ -1,0 +1,173 @@
+"""The `selfinstruct` command as a user meets it: progress, a short ending, the log file,
+Ctrl-C, failures. Runs the real command in a subprocess on a scripted-LLM pipeline YAML."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from distilabel_selfinstruct.pipeline import build_pipeline, pool_path_for
+from distilabel_selfinstruct.pool import PoolStore
+from tests.test_pipeline import check_invariants, scripted_llm
+
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
+COMMAND = [sys.executable, "-m", "distilabel_selfinstruct.cli"]
+
+
+def save_pipeline(directory: Path, target: int, delay_s: float = 0.0, **kwargs) -> Path:
+    """A scripted pipeline saved as a teammate would get it, run dir relative to `directory`."""
+    previous = Path.cwd()
+    os.chdir(directory)
+    try:
+        pipeline = build_pipeline(
+            llm=scripted_llm(delay_s=delay_s),
+            prompt_style="completion",
+            num_instructions=target,
+            output_dir="run",
+            name="t-cli",
+            **kwargs,
+        )
+        pipeline.save("pipeline.yaml", format="yaml")
+    finally:
+        os.chdir(previous)
+    return directory / "pipeline.yaml"
+
+
+def processes_working_in(directory: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "cwd") == str(directory):
+                found.append(int(entry.name))
+        except OSError:
+            continue  # gone, or not ours to read
+    return found
+
+
+def run_cli(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*COMMAND, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_a_saved_pipeline_runs_to_the_target_with_a_short_readable_output(
+    tmp_path: Path,
+) -> None:
+    save_pipeline(tmp_path, target=6)
+    result = run_cli(tmp_path, "run", "--config", "pipeline.yaml")
+    assert result.returncode == 0, result.stderr
+    check_invariants(tmp_path / "run", 6)
+    out = result.stdout
+    assert "Self-Instruct run summary" in out
+    assert "finished with instances: 6 (target 6)" in out
+    # distilabel's per-batch log is in the run's log file, not on the terminal.
+    assert "distilabel.pipeline" not in out + result.stderr
+    log = (tmp_path / "run" / "selfinstruct.log").read_text()
+    assert "distilabel.pipeline" in log and "Finished running step" in log
+    assert len((out + result.stderr).splitlines()) < 60
+    for name in ("self_instruct.jsonl", "alpaca.json", "summary.json"):
+        assert (tmp_path / "run" / name).is_file()
+
+
+def test_verbose_shows_distilabels_log_too(tmp_path: Path) -> None:
+    save_pipeline(tmp_path, target=3)
+    result = run_cli(tmp_path, "run", "--config", "pipeline.yaml", "--verbose")
+    assert result.returncode == 0, result.stderr
+    assert "distilabel.pipeline" in result.stderr
+
+
+def test_a_step_that_cannot_load_ends_in_three_short_lines(tmp_path: Path) -> None:
+    save_pipeline(tmp_path, target=3, seeds_path="gone.jsonl")
+    result = run_cli(tmp_path, "run", "--config", "pipeline.yaml")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 3, result.stderr
+    assert (
+        lines[0]
+        == "selfinstruct: the run failed: a step failed to load: gone.jsonl: file not found"
+    )
+    assert lines[1].strip() == "full log: run/selfinstruct.log"
+    assert lines[2].strip().endswith("resume with: selfinstruct run --config pipeline.yaml")
+    assert "Traceback" not in result.stdout + result.stderr
+    # The full story is in the log.
+    assert "Traceback" in (tmp_path / "run" / "selfinstruct.log").read_text()
+
+
+def test_bad_arguments_are_one_line(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "run", "--config", "nope.yaml")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "selfinstruct: --config: no such file: nope.yaml\n",
+    )
+    save_pipeline(tmp_path, target=3)
+    result = run_cli(tmp_path, "run", "--config", "pipeline.yaml", "--param", "oops")
+    assert result.returncode == 2
+    assert result.stderr == "selfinstruct: --param 'oops': expected STEP.NAME=VALUE\n"
+
+
+def test_ctrl_c_stops_the_run_cleanly_and_the_printed_command_resumes_it(tmp_path: Path) -> None:
+    save_pipeline(tmp_path, target=12, delay_s=0.3)
+    process = subprocess.Popen(
+        [*COMMAND, "run", "--config", "pipeline.yaml"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pool = pool_path_for(tmp_path / "run")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if pool.exists():
+                with PoolStore(pool) as store:
+                    if store.completed_count() >= 2:
+                        break
+            assert process.poll() is None, "the run ended before it could be interrupted"
+            time.sleep(0.2)
+        else:
+            pytest.fail("the run made no progress")
+        process.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl-C
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    resume = stderr.strip().splitlines()[-1]
+    assert resume.strip() == "resume with: selfinstruct run --config pipeline.yaml"
+    with PoolStore(pool) as store:
+        assert 2 <= store.completed_count() < 12
+    # Nothing of the pipeline is left running (its processes all work in tmp_path).
+    assert processes_working_in(tmp_path) == []
+    result = run_cli(tmp_path, *resume.split(":", 1)[1].split()[1:])
+    assert result.returncode == 0, result.stderr
+    check_invariants(tmp_path / "run", 12)
+
+
+def test_killing_the_command_takes_the_pipeline_processes_with_it(tmp_path: Path) -> None:
+    save_pipeline(tmp_path, target=12, delay_s=0.3)
+    process = subprocess.Popen(
+        [*COMMAND, "run", "--config", "pipeline.yaml"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(processes_working_in(tmp_path)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(processes_working_in(tmp_path)) >= 3, "the pipeline never started"
+    finally:
+        process.kill()  # SIGKILL: no handler of ours runs
+        process.wait()
+    deadline = time.monotonic() + 15
+    while processes_working_in(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_working_in(tmp_path) == []
