@@ -157,7 +157,7 @@ def _run(
             print(f"{finished} of {target} tasks finished; another pass ({attempt + 1}).")
     elapsed = time.monotonic() - started
     summary = _write_outputs(pool, output, target, elapsed)
-    if outcome.status == "interrupted":
+    if outcome.status == "interrupted" and finished < target:
         print(
             f"Stopped: {finished} of {target} tasks finished and saved in {output}.\n"
             f"  resume with: {resume}",

@@ -53,7 +53,9 @@ class RunProgress:
             counters = store.counters()
         done_now = finished - finished_at_start
         eta = None
-        if done_now > 0 and finished < target:
+        if finished >= target:
+            eta = 0.0
+        elif done_now > 0:
             eta = (target - finished) * elapsed_s / done_now
         return cls(
             target=target,
@@ -139,6 +141,7 @@ class ProgressDisplay:
         self._thread: Optional[threading.Thread] = None
         self._started = 0.0
         self._finished_at_start = 0
+        self._live: Optional[Live] = None
 
     def read(self) -> Optional[RunProgress]:
         try:
@@ -155,6 +158,11 @@ class ProgressDisplay:
         self._started = time.monotonic()
         first = self.read()
         self._finished_at_start = first.finished if first else 0
+        if self.live:
+            # Started here, not in the thread: from now on `sys.stdout`/`sys.stderr` print
+            # above the table instead of tearing it (Live stands in for both).
+            self._live = Live(console=self.console, auto_refresh=False, transient=False)
+            self._live.start()
         self._thread = threading.Thread(
             target=self._loop, name="selfinstruct-progress", daemon=True
         )
@@ -165,16 +173,21 @@ class ProgressDisplay:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._live is not None:
+            progress = self.read()
+            if progress is not None:
+                self._live.update(progress.table(), refresh=True)
+            self._live.stop()
+            self._live = None
 
     def _loop(self) -> None:
-        if self.live:
-            with Live(console=self.console, auto_refresh=False, transient=False) as live:
-                while True:
-                    progress = self.read()
-                    if progress is not None:
-                        live.update(progress.table(), refresh=True)
-                    if self._stop.wait(self.refresh_s):
-                        return
+        if self._live is not None:
+            while True:
+                progress = self.read()
+                if progress is not None:
+                    self._live.update(progress.table(), refresh=True)
+                if self._stop.wait(self.refresh_s):
+                    return
         last_key: tuple[int, ...] = ()
         last_time = 0.0
         while not self._stop.wait(self.plain_interval_s):

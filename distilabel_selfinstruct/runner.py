@@ -168,7 +168,7 @@ def run_pipeline_process(
     *,
     parameters: Sequence[str] = (),
     verbose: bool = False,
-    notice: IO[str] = sys.stderr,
+    notice: Optional[IO[str]] = None,
 ) -> RunOutcome:
     """Runs `config` once in a child process until it ends, and says how it ended.
 
@@ -178,8 +178,10 @@ def run_pipeline_process(
             distilabel's cache go there.
         parameters: `STEP.NAME=VALUE` runtime parameters for the run.
         verbose: also copy the child's output to `notice`.
-        notice: where the supervisor's own messages (and the verbose copy) go.
+        notice: where the supervisor's own messages (and the verbose copy) go; default:
+            `sys.stderr` as it is at the call (a live display may be standing in for it).
     """
+    notice = notice if notice is not None else sys.stderr
     run_dir.mkdir(parents=True, exist_ok=True)
     status_path = run_dir / ".runner-status.json"
     status_path.unlink(missing_ok=True)
