@@ -112,15 +112,20 @@ def test_bad_arguments_are_one_line(tmp_path: Path) -> None:
     assert result.stderr == "selfinstruct: --param 'oops': expected STEP.NAME=VALUE\n"
 
 
-def test_ctrl_c_stops_the_run_cleanly_and_the_printed_command_resumes_it(tmp_path: Path) -> None:
-    save_pipeline(tmp_path, target=12, delay_s=0.3)
-    process = subprocess.Popen(
+def start_slow_run(directory: Path) -> subprocess.Popen:
+    """A 12-task run on a scripted LLM that takes 0.3 s a reply, in the background."""
+    save_pipeline(directory, target=12, delay_s=0.3)
+    return subprocess.Popen(
         [*COMMAND, "run", "--config", "pipeline.yaml"],
-        cwd=tmp_path,
+        cwd=directory,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_ctrl_c_stops_the_run_cleanly_and_the_printed_command_resumes_it(tmp_path: Path) -> None:
+    process = start_slow_run(tmp_path)
     pool = pool_path_for(tmp_path / "run")
     try:
         deadline = time.monotonic() + 120
@@ -152,13 +157,7 @@ def test_ctrl_c_stops_the_run_cleanly_and_the_printed_command_resumes_it(tmp_pat
 
 
 def test_killing_the_command_takes_the_pipeline_processes_with_it(tmp_path: Path) -> None:
-    save_pipeline(tmp_path, target=12, delay_s=0.3)
-    process = subprocess.Popen(
-        [*COMMAND, "run", "--config", "pipeline.yaml"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_slow_run(tmp_path)
     try:
         deadline = time.monotonic() + 60
         while len(processes_working_in(tmp_path)) < 3 and time.monotonic() < deadline:
