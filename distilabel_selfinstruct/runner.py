@@ -68,7 +68,7 @@ def describe_failure(error: BaseException) -> str:
     message = text[0] if text else ""
     if type(innermost).__name__ not in _USER_FACING:
         message = f"{type(innermost).__name__}: {message}" if message else type(innermost).__name__
-    if innermost is not error and "load" in str(error).lower():
+    if innermost is not error and str(error).startswith("Failed to load"):
         message = f"a step failed to load: {message}"
     return message
 
@@ -76,15 +76,25 @@ def describe_failure(error: BaseException) -> str:
 # -- the child ---------------------------------------------------------------------------
 
 
-def _die_with_parent(interval_s: float = 1.0) -> None:
-    """Kills this process group (the pipeline and its workers) once the supervisor is gone:
-    in its own session the child would otherwise outlive a killed `selfinstruct`."""
-    parent = os.getppid()
+def _die_with_parent(parent: int, interval_s: float = 0.5) -> None:
+    """Ends the pipeline once the supervisor `parent` is gone: in its own session the child
+    would otherwise outlive a killed `selfinstruct`. The pid comes from the supervisor, so a
+    supervisor that died while this process was still starting is noticed too."""
+
+    def end() -> None:
+        # The whole group (the pipeline's workers) only when this process leads it; run by
+        # hand inside someone's shell job, it ends only itself.
+        if os.getpgid(0) == os.getpid():
+            os.killpg(0, signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if os.getppid() != parent:
+        end()
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(interval_s)
-        os.killpg(os.getpgid(0), signal.SIGKILL)
+        end()
 
     threading.Thread(target=watch, name="selfinstruct-parent-watch", daemon=True).start()
 
@@ -94,9 +104,11 @@ def _child(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--status", required=True)
     parser.add_argument("--param", action="append", default=[])
+    parser.add_argument("--parent-pid", type=int, help="end when this process is gone")
     args = parser.parse_args(argv)
     status = Path(args.status)
-    _die_with_parent()
+    if args.parent_pid:
+        _die_with_parent(args.parent_pid)
     try:
         from distilabel.pipeline import Pipeline
 
@@ -120,6 +132,8 @@ class RunOutcome:
     status: Literal["finished", "failed", "interrupted"]
     error: Optional[str] = None
     returncode: Optional[int] = None
+    # The signal that interrupted it (SIGINT or SIGTERM).
+    signum: Optional[int] = None
 
 
 class _Signals:
@@ -130,6 +144,7 @@ class _Signals:
         self.process = process
         self.notice = notice
         self.interrupted = False
+        self.signum: Optional[int] = None
         self._previous: dict[int, Any] = {}
 
     def _send(self, signum: int) -> None:
@@ -139,6 +154,8 @@ class _Signals:
             pass
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self.signum is None or signum == signal.SIGTERM:
+            self.signum = signum
         if signum == signal.SIGINT and not self.interrupted:
             self.interrupted = True
             print(
@@ -193,6 +210,8 @@ def run_pipeline_process(
         str(config),
         "--status",
         str(status_path),
+        "--parent-pid",
+        str(os.getpid()),
     ]
     for item in parameters:
         command += ["--param", item]
@@ -226,6 +245,12 @@ def run_pipeline_process(
         copier.start()
         with _Signals(process, notice) as signals:
             returncode = process.wait()
+            # Workers whose main process died (OOM killer, a stray kill) would live on and
+            # hold the output pipe open: the group goes with its leader.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         copier.join(timeout=30)
     try:
         status = json.loads(status_path.read_text(encoding="utf-8"))
@@ -233,7 +258,7 @@ def run_pipeline_process(
         status = None
     status_path.unlink(missing_ok=True)
     if signals.interrupted:
-        return RunOutcome("interrupted", returncode=returncode)
+        return RunOutcome("interrupted", returncode=returncode, signum=signals.signum)
     if status and status.get("ok") and returncode == 0:
         return RunOutcome("finished", returncode=returncode)
     if status and status.get("error"):
@@ -246,14 +271,19 @@ def run_pipeline_process(
 
 
 def _copy_output(source: Optional[IO[str]], log: IO[str], echo: Optional[IO[str]]) -> None:
+    """Drains the child's output into the log (and `echo`) until it closes. A write that
+    fails (a full disk, a closed terminal) loses that copy, never the draining: a pipe
+    nobody reads would block the child's logging and hang the run."""
     if source is None:
         return
+    targets = [log] if echo is None else [log, echo]
     for line in source:
-        log.write(line)
-        log.flush()
-        if echo is not None:
-            echo.write(line)
-            echo.flush()
+        for target in list(targets):
+            try:
+                target.write(line)
+                target.flush()
+            except (OSError, ValueError):
+                targets.remove(target)
 
 
 if __name__ == "__main__":

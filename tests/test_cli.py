@@ -156,17 +156,38 @@ def test_ctrl_c_stops_the_run_cleanly_and_the_printed_command_resumes_it(tmp_pat
     check_invariants(tmp_path / "run", 12)
 
 
-def test_killing_the_command_takes_the_pipeline_processes_with_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "processes", [2, 4], ids=["while-the-child-starts", "with-the-workers-running"]
+)
+def test_killing_the_command_takes_the_pipeline_processes_with_it(
+    tmp_path: Path, processes: int
+) -> None:
     process = start_slow_run(tmp_path)
     try:
         deadline = time.monotonic() + 60
-        while len(processes_working_in(tmp_path)) < 3 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert len(processes_working_in(tmp_path)) >= 3, "the pipeline never started"
+        while len(processes_working_in(tmp_path)) < processes and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(processes_working_in(tmp_path)) >= processes, "the pipeline never started"
     finally:
         process.kill()  # SIGKILL: no handler of ours runs
         process.wait()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 20
     while processes_working_in(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert processes_working_in(tmp_path) == []
+
+
+def test_sigterm_stops_the_run_at_once_and_says_how_to_resume(tmp_path: Path) -> None:
+    process = start_slow_run(tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while len(processes_working_in(tmp_path)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1].strip().startswith("resume with: selfinstruct run")
     assert processes_working_in(tmp_path) == []

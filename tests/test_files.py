@@ -49,11 +49,14 @@ def test_processes_preparing_at_once_build_once_and_all_get_the_whole_file(
 def test_a_corrupt_file_and_a_killed_builders_temporary_are_replaced(tmp_path: Path) -> None:
     target = tmp_path / "model.bin"
     target.write_bytes(CONTENT[:1000])  # cut short, as by a crash in an older version
-    leftover = tmp_path / ".model.bin.abc123.tmp"
+    leftover = tmp_path / ".model.bin~abc123de.tmp"
+    other = tmp_path / ".model.bin.x~abc123de.tmp"  # another target's, under another lock
+    other.write_bytes(b"theirs")
     leftover.write_bytes(b"half")
     prepare_file(target, _slow_build, _is_valid)
     assert target.read_bytes() == CONTENT
     assert not leftover.exists()
+    assert other.exists()
 
 
 def test_a_valid_file_is_not_rebuilt(tmp_path: Path) -> None:
@@ -77,7 +80,7 @@ def test_a_build_that_fails_its_check_leaves_nothing_behind(tmp_path: Path) -> N
 def test_prepared_files_get_the_usual_mode_not_mkstemps_private_one(tmp_path: Path) -> None:
     target = tmp_path / "model.bin"
     prepare_file(target, _slow_build, _is_valid)
-    umask = os.umask(0)
+    umask = os.umask(0o022)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
 

@@ -189,3 +189,63 @@ def test_first_token_logprobs_rank_the_obvious_answer(llm: LlamaCppCompletionLLM
     assert 0.0 < sum(probabilities) <= 1.0 + 1e-6
     # The greedy completion is the top-ranked token.
     assert output["generations"][0].strip() == alternatives[0]["token"].strip()
+
+
+def test_a_foreign_file_at_the_configured_default_path_is_refused_not_replaced(
+    empty_cache: Path, other_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SELFINSTRUCT_GGUF_PATH", str(other_gguf))
+    before = other_gguf.stat().st_size
+    with pytest.raises(ModelNotFoundError, match="is not the bundled"):
+        default_model_path()
+    assert other_gguf.stat().st_size == before
+
+
+def test_the_bundled_model_is_known_by_its_sha256_whatever_its_file_name(
+    bundled_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SELFINSTRUCT_CACHE_DIR", str(bundled_gguf.parent))
+    renamed = tmp_path / "gemma-renamed.gguf"
+    renamed.symlink_to(bundled_gguf)
+    restored = LlamaCppCompletionLLM.from_dict(LlamaCppCompletionLLM(model_path=renamed).dump())
+    assert restored.model_sha256 == BUNDLED_SHA
+    assert restored.resolve_model_path() == bundled_gguf
+
+
+def test_a_model_file_gone_since_construction_does_not_break_the_dump(other_gguf: Path) -> None:
+    llm = LlamaCppCompletionLLM(model_path=other_gguf)
+    other_gguf.unlink()
+    dump = llm.dump()
+    assert dump["model_file"] is None and "model_path" not in dump
+
+
+def test_a_pipeline_built_with_a_model_path_runs_from_its_yaml_with_the_path_handed_over(
+    other_gguf: Path, empty_cache: Path
+) -> None:
+    # What `selfinstruct generate --model-path` does: save the YAML (no path in it), then
+    # run the YAML with the path as runtime parameters of each llama.cpp step.
+    from distilabel.pipeline import Pipeline
+
+    from distilabel_selfinstruct.llms import model_path_parameters
+    from distilabel_selfinstruct.pipeline import build_pipeline
+    from distilabel_selfinstruct.runner import parse_parameters
+
+    pipeline = build_pipeline(
+        llm=LlamaCppCompletionLLM(model_path=other_gguf),
+        num_instructions=2,
+        output_dir=other_gguf.parent.parent / "run",
+        name="t-model-params",
+    )
+    parameters = model_path_parameters(pipeline)
+    assert sorted(item.split(".")[0] for item in parameters) == [
+        "generate_instances",
+        "generate_instructions",
+        "identify_classification",
+    ]
+    yaml_path = other_gguf.parent.parent / "pipeline.yaml"
+    pipeline.save(yaml_path, format="yaml")
+    assert str(other_gguf) not in yaml_path.read_text()
+    restored = Pipeline.from_yaml(yaml_path)
+    with pytest.raises(ModelNotFoundError):
+        check_pipeline_models(restored)
+    check_pipeline_models(restored, parse_parameters(parameters))

@@ -55,15 +55,23 @@ def test_time_left_counts_only_this_invocations_pace(pool_path: Path) -> None:
     assert done.eta_s == 0.0
 
 
+def wait_for_lines(stream: io.StringIO, count: int, timeout_s: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while len(stream.getvalue().splitlines()) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return stream.getvalue().splitlines()
+
+
 def test_plain_mode_prints_a_line_when_something_changed(pool_path: Path) -> None:
     fill(pool_path, accepted=1, finished=0)
     stream = io.StringIO()
     with ProgressDisplay(pool_path, 3, stream, live=False, plain_interval_s=0.05):
-        time.sleep(0.3)
+        wait_for_lines(stream, 1)
+        time.sleep(0.2)  # several more readings, nothing changed: no new line
+        assert len(stream.getvalue().splitlines()) == 1
         with PoolStore(pool_path) as store:
             store.complete([{"task_id": "t0", "instruction": "x"}])
-        time.sleep(0.3)
-    lines = stream.getvalue().splitlines()
+        lines = wait_for_lines(stream, 2)
     assert [line.split("] ")[1].split(" ·")[0] for line in lines] == [
         "0/3 finished",
         "1/3 finished",

@@ -43,3 +43,9 @@ def test_a_load_failure_is_told_by_its_innermost_cause() -> None:
     assert describe_failure(model) == "this pipeline expects the GGUF 'x.gguf'"
     assert describe_failure(KeyError("type_info")) == "KeyError: 'type_info'"
     assert describe_failure(KeyboardInterrupt()) == "KeyboardInterrupt"
+
+
+def test_only_distilabels_load_wrapper_is_called_a_load_failure() -> None:
+    wrapper = RuntimeError("download of the dataset failed")
+    wrapper.__cause__ = OSError("connection refused")
+    assert describe_failure(wrapper) == "OSError: connection refused"
