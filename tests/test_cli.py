@@ -191,3 +191,22 @@ def test_sigterm_stops_the_run_at_once_and_says_how_to_resume(tmp_path: Path) ->
     assert process.returncode == 143, stderr
     assert stderr.strip().splitlines()[-1].strip().startswith("resume with: selfinstruct run")
     assert processes_working_in(tmp_path) == []
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
+    process = start_slow_run(tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while len(processes_working_in(tmp_path)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Ctrl-C again to stop at once" in stderr
+    assert stderr.strip().splitlines()[-1].strip().startswith("resume with: selfinstruct run")
+    assert processes_working_in(tmp_path) == []
