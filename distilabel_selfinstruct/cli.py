@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from distilabel_selfinstruct.export import export_run, write_distiset
+from distilabel_selfinstruct.files import atomic_write_text
 from distilabel_selfinstruct.llms import ModelNotFoundError
 from distilabel_selfinstruct.pipeline import pool_path_for
 from distilabel_selfinstruct.pool import PoolStore
@@ -89,7 +90,10 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     )
     # The run always goes through the saved YAML: what runs here is what a teammate reruns.
     config = output / PIPELINE_FILENAME
-    pipeline.save(config, format="yaml")
+    # Saved beside, then renamed: a rerun killed here keeps the YAML the run directory had.
+    partial = output / f".{PIPELINE_FILENAME}.partial"
+    pipeline.save(partial, format="yaml")
+    partial.replace(config)
     if args.save_yaml:
         shutil.copyfile(config, args.save_yaml)
     print(
@@ -220,7 +224,7 @@ def _run_passes(
 
 def _write_outputs(pool: Path, output: Path, target: int, elapsed: float) -> RunSummary:
     summary = RunSummary.from_store(pool, target, elapsed)
-    (output / SUMMARY_FILENAME).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    atomic_write_text(output / SUMMARY_FILENAME, json.dumps(summary.to_dict(), indent=2) + "\n")
     with PoolStore(pool) as store:
         tasks = store.completed()
     if tasks:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from distilabel_selfinstruct.files import atomic_write_text
 from distilabel_selfinstruct.pool import PoolStore
 
 OFFICIAL_FILENAME = "self_instruct.jsonl"
@@ -56,21 +57,15 @@ def alpaca_records(tasks: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def write_official_jsonl(tasks: Iterable[dict[str, Any]], path: str | Path) -> int:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with path.open("w", encoding="utf-8") as handle:
-        for task in tasks:
-            handle.write(json.dumps(official_record(task), ensure_ascii=False) + "\n")
-            count += 1
-    return count
+    # Written whole or not at all: a run killed mid-export keeps the previous file.
+    lines = [json.dumps(official_record(task), ensure_ascii=False) + "\n" for task in tasks]
+    atomic_write_text(Path(path), "".join(lines))
+    return len(lines)
 
 
 def write_alpaca_json(tasks: Iterable[dict[str, Any]], path: str | Path) -> int:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     records = alpaca_records(tasks)
-    path.write_text(json.dumps(records, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(Path(path), json.dumps(records, ensure_ascii=False, indent=2) + "\n")
     return len(records)
 
 
