@@ -4,6 +4,8 @@ keeps its local output when the server is down."""
 import sys
 from pathlib import Path
 
+import pytest
+
 from distilabel_selfinstruct.pipeline import build_pipeline, pool_path_for
 from distilabel_selfinstruct.pool import PoolStore
 
@@ -32,6 +34,7 @@ def count_records(client, dataset_name: str, workspace: str) -> int:
     return sum(1 for _ in dataset.records)
 
 
+@pytest.mark.argilla  # the real server: `-m "not argilla"` must not start one
 def test_rerunning_the_pipeline_pushes_no_duplicates(
     argilla_server, client, dataset_name, tmp_path, monkeypatch, restore_logging
 ) -> None:
