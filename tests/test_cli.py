@@ -51,6 +51,14 @@ def processes_working_in(directory: Path) -> list[int]:
     return found
 
 
+def wait_for_processes(directory: Path, count: int, timeout_s: float = 60) -> bool:
+    """Waits until `count` processes work in `directory` (supervisor, child, workers)."""
+    deadline = time.monotonic() + timeout_s
+    while len(processes_working_in(directory)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return len(processes_working_in(directory)) >= count
+
+
 def run_cli(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*COMMAND, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
@@ -164,10 +172,7 @@ def test_killing_the_command_takes_the_pipeline_processes_with_it(
 ) -> None:
     process = start_slow_run(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while len(processes_working_in(tmp_path)) < processes and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(processes_working_in(tmp_path)) >= processes, "the pipeline never started"
+        assert wait_for_processes(tmp_path, processes), "the pipeline never started"
     finally:
         process.kill()  # SIGKILL: no handler of ours runs
         process.wait()
@@ -180,9 +185,7 @@ def test_killing_the_command_takes_the_pipeline_processes_with_it(
 def test_sigterm_stops_the_run_at_once_and_says_how_to_resume(tmp_path: Path) -> None:
     process = start_slow_run(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while len(processes_working_in(tmp_path)) < 4 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_processes(tmp_path, 4)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -196,9 +199,7 @@ def test_sigterm_stops_the_run_at_once_and_says_how_to_resume(tmp_path: Path) ->
 def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     process = start_slow_run(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while len(processes_working_in(tmp_path)) < 4 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_processes(tmp_path, 4)
         process.send_signal(signal.SIGINT)
         time.sleep(0.3)
         process.send_signal(signal.SIGINT)
