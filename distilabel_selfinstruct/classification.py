@@ -86,7 +86,8 @@ class IdentifyClassification(Task):
         random_seed: seed for choosing the demonstrations.
 
     Runtime parameters:
-        - `seeds_path`: seed JSONL file(s), comma separated; `bundled` (the default) is the set shipped in the package.
+        - `seeds_path`: seed JSONL files; `None` or `["bundled"]` (the default) is the set
+            shipped in the package.
         - `decision_threshold`: P(Yes) at or above which a task counts as classification.
 
     Input columns:
@@ -131,7 +132,7 @@ class IdentifyClassification(Task):
     prompt_style: Literal["completion", "chat"] = "completion"
     num_demonstrations: int = 30
     random_seed: int = 42
-    seeds_path: Optional[RuntimeParameter[str]] = Field(
+    seeds_path: Optional[RuntimeParameter[list[str]]] = Field(
         default=None,
         description="Seed JSONL file(s) for the few-shot examples; default: bundled seeds.",
     )

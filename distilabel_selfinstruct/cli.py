@@ -13,15 +13,15 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from distilabel_selfinstruct.bootstrap.stop import STOP_REASON
 from distilabel_selfinstruct.export import export_run, write_distiset
 from distilabel_selfinstruct.files import atomic_write_text
 from distilabel_selfinstruct.llms import ModelNotFoundError
 from distilabel_selfinstruct.pipeline import pool_path_for
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.pool import open_pool_store
 from distilabel_selfinstruct.runner import (
     LOG_FILENAME,
     PIPELINE_FILENAME,
-    RunOutcome,
     parse_parameters,
     run_pipeline_process,
 )
@@ -62,9 +62,8 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from distilabel_selfinstruct.llms import model_path_parameters
     from distilabel_selfinstruct.pipeline import build_pipeline
 
-    spec = ",".join(args.seeds) if args.seeds else None
     try:
-        seeds = load_seed_tasks(seed_paths(spec))
+        seeds = load_seed_tasks(seed_paths(args.seeds))
     except SeedFileError as error:
         return _error(f"bad seed file: {error}")
     if args.model_path and not Path(args.model_path).is_file():
@@ -81,8 +80,8 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         output_dir=output,
         prompt_style=args.prompt_style,
         # User files as given (relative paths stay relative); None is the bundled set.
-        seeds_path=spec,
-        rounds_batch_size=args.batch_size,
+        seeds_path=args.seeds,
+        batch_size=args.batch_size,
         num_instances=args.num_instances,
         rouge_threshold=args.rouge_threshold,
         random_seed=args.seed,
@@ -111,7 +110,7 @@ def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if not config.is_file():
         return _error(f"--config: no such file: {config}")
     try:
-        parameters = parse_parameters(args.param)
+        parse_parameters(args.param)  # a bad --param fails before anything starts
     except ValueError as error:
         return _error(str(error))
     from distilabel.pipeline import Pipeline
@@ -129,10 +128,10 @@ def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
     ]
     if len(generators) != 1:
         return _error(f"{config}: expected one SampleDemonstrations step, found {len(generators)}")
-    name, sample = generators[0]
-    overrides = parameters.get(name, {})
-    pool = Path(str(overrides.get("pool_path", sample.pool_path)))
-    target = int(overrides.get("num_instructions", sample.num_instructions))
+    _, sample = generators[0]
+    if sample.run is None:
+        return _error(f"{config}: the SampleDemonstrations step has no `run`")
+    pool, target = Path(sample.run.pool_path), sample.run.num_instructions
     print(f"Self-Instruct: pipeline {config}, target {target} tasks, run directory {pool.parent}")
     return _run(config, pool, target, args, argv, args.param)
 
@@ -178,23 +177,12 @@ def _run_passes(
     log = output / LOG_FILENAME
     print(f"  progress below; full log: {log}; Ctrl-C stops (rerun the same command to resume)")
     started = time.monotonic()
-    finished = -1
-    outcome = RunOutcome("finished")
     with ProgressDisplay(pool, target, sys.stdout, live=False if args.verbose else None):
-        for attempt in range(1, args.max_runs + 1):
-            before = finished
-            outcome = run_pipeline_process(
-                config, output, parameters=parameters, verbose=args.verbose
-            )
-            with PoolStore(pool) as store:
-                finished = store.completed_count()
-            if outcome.status != "finished":
-                break
-            # The stop rule works on expectations: tasks in flight can still die after the
-            # last round, so go again (resuming) while the run is short and progressing.
-            if finished >= target or finished <= before:
-                break
-            print(f"{finished} of {target} tasks finished; another pass ({attempt + 1}).")
+        # One pass: the pipeline's own stop rule runs it to the target (or says why not).
+        outcome = run_pipeline_process(config, output, parameters=parameters, verbose=args.verbose)
+    with open_pool_store(pool) as store:
+        finished = store.completed_count()
+        stop_reason = store.meta(STOP_REASON)
     elapsed = time.monotonic() - started
     summary = _write_outputs(pool, output, target, elapsed)
     if outcome.status == "interrupted" and finished < target:
@@ -215,8 +203,8 @@ def _run_passes(
     print(summary.render())
     if summary.tasks_finished < target:
         print(
-            f"Finished {summary.tasks_finished} of {target} tasks (round limit reached or no"
-            f" progress); continue with: {resume}",
+            f"Finished {summary.tasks_finished} of {target} tasks"
+            f" ({stop_reason or 'the pipeline ended early'}); continue with: {resume}",
             file=sys.stderr,
         )
     return 0
@@ -225,7 +213,7 @@ def _run_passes(
 def _write_outputs(pool: Path, output: Path, target: int, elapsed: float) -> RunSummary:
     summary = RunSummary.from_store(pool, target, elapsed)
     atomic_write_text(output / SUMMARY_FILENAME, json.dumps(summary.to_dict(), indent=2) + "\n")
-    with PoolStore(pool) as store:
+    with open_pool_store(pool) as store:
         tasks = store.completed()
     if tasks:
         write_distiset(tasks, output / "distiset")
@@ -254,9 +242,6 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--max-runs", type=int, default=3, help="pipeline runs to reach the target (resuming)"
-    )
     parser.add_argument(
         "--verbose",
         action="store_true",

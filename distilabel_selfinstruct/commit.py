@@ -5,14 +5,12 @@ it, and `SampleDemonstrations` reads it to know when to stop. Tasks are keyed by
 so a batch replayed after a crash overwrites its own rows instead of duplicating them.
 """
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from distilabel.mixins.runtime_parameters import RuntimeParameter
 from distilabel.steps import StepInput
-from pydantic import Field, PrivateAttr
 
+from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
 from distilabel_selfinstruct.filters.base import DropRecorder
-from distilabel_selfinstruct.pool import PoolStore
 
 if TYPE_CHECKING:
     from distilabel.typing import StepOutput
@@ -45,14 +43,14 @@ def task_record(row: dict[str, Any]) -> dict[str, Any]:
 class CommitToPool(DropRecorder):
     """Stores finished tasks in the run's pool store and passes them on.
 
-    Once the store holds `num_instructions` finished tasks, later ones are dropped with
-    reason `target_reached` (rounds in flight when the target is met would overshoot it).
-    Rows without a task id or instances, or marked rejected by an earlier filter, are
-    dropped as `not_accepted` (distilabel passes a failed step's rows on with `None`s).
+    Once the store holds the run's `num_instructions` finished tasks, later ones are
+    dropped with reason `target_reached` (tasks in flight when the target is met would
+    overshoot it); the check and the write are one transaction. Rows without a task id or
+    instances, or marked rejected by an earlier filter, are dropped as `not_accepted`
+    (distilabel passes a failed step's rows on with `None`s).
 
-    Runtime parameters:
-        - `pool_path`: the run's pool store (SQLite).
-        - `num_instructions`: the run's target of finished tasks (optional: no cap).
+    Attributes:
+        run: the run's `BootstrapRun` (pool store and target); required.
 
     Input columns:
         - task_id (`str`): the task's content id.
@@ -80,14 +78,8 @@ class CommitToPool(DropRecorder):
         ```
     """
 
-    stage: str = "commit"
-    pool_path: RuntimeParameter[str] = Field(  # type: ignore[assignment]
-        default="selfinstruct_pool.sqlite", description="The run's pool store (SQLite)."
-    )
-    num_instructions: Optional[RuntimeParameter[int]] = Field(
-        default=None, description="Finished tasks wanted; later ones are dropped."
-    )
-    _store: Optional[PoolStore] = PrivateAttr(default=None)
+    stage: ClassVar[Stage] = Stage.COMMIT
+    needs_run: ClassVar[bool] = True
 
     @property
     def inputs(self) -> list[str]:
@@ -97,20 +89,10 @@ class CommitToPool(DropRecorder):
     def outputs(self) -> list[str]:
         return list(TASK_COLUMNS)
 
-    def load(self) -> None:
-        super().load()
-        self._store = PoolStore(self.pool_path)
-
-    def unload(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        super().unload()
-
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
-        assert self._store is not None
-        done = self._store.completed_ids()
-        records = []
+        store, run = self.store, self.run
+        assert store is not None and run is not None
+        candidates = []
         for row in inputs:
             # A step that raised has its outputs set to None by distilabel and its rows sent
             # on; rows marked rejected upstream (keep_rejected) are not finished tasks either.
@@ -120,19 +102,19 @@ class CommitToPool(DropRecorder):
                 or any(row.get(column) for column in REJECTION_COLUMNS)
             ):
                 self.drop(
-                    row.get("candidate_id"), "not_accepted", text=row.get("instruction"), row=row
+                    row.get("candidate_id"),
+                    Reason.NOT_ACCEPTED,
+                    text=row.get("instruction"),
+                    row=row,
                 )
                 continue
-            replay = row["task_id"] in done
-            if (
-                not replay
-                and self.num_instructions is not None
-                and len(done) >= self.num_instructions
-            ):
-                self.drop(row.get("candidate_id") or row["task_id"], "target_reached", row=row)
-                continue
-            done.add(row["task_id"])
-            records.append(task_record(row))
-        self._store.complete(records)
+            candidates.append((row, task_record(row)))
+        # One at a time, so each record learns whether the target still had room for it.
+        records = []
+        for row, record in candidates:
+            if store.complete([record], limit=run.num_instructions):
+                records.append(record)
+            else:
+                self.drop(row.get("candidate_id") or row["task_id"], Reason.TARGET_REACHED, row=row)
         self.flush_drops()
         yield records

@@ -160,7 +160,8 @@ class GenerateInstances(FinishAwareTask):
         random_seed: seed for choosing demonstrations.
 
     Runtime parameters:
-        - `seeds_path`: seed JSONL file(s), comma separated; `bundled` (the default) is the set shipped in the package.
+        - `seeds_path`: seed JSONL files; `None` or `["bundled"]` (the default) is the set
+            shipped in the package.
         - `num_instances`: instances to ask for in `chat` style (the filter keeps at most this
             many).
 
@@ -208,7 +209,7 @@ class GenerateInstances(FinishAwareTask):
     prompt_style: Literal["completion", "chat"] = "completion"
     num_examples: int = 3
     random_seed: int = 42
-    seeds_path: Optional[RuntimeParameter[str]] = Field(
+    seeds_path: Optional[RuntimeParameter[list[str]]] = Field(
         default=None,
         description="Seed JSONL file(s) for demonstrations; default: the bundled seeds.",
     )

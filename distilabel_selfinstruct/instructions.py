@@ -6,14 +6,15 @@ list it writes; `SplitInstructions` turns each parsed list into one row per cand
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, Union
 
 from distilabel.steps import StepInput
 from pydantic import PrivateAttr
 
+from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
 from distilabel_selfinstruct.filters.base import DropRecorder
 from distilabel_selfinstruct.generation import FinishAwareTask, apply_default_generation_kwargs
-from distilabel_selfinstruct.pool import PoolStore, candidate_id_for
+from distilabel_selfinstruct.pool import candidate_id_for
 from distilabel_selfinstruct.prompts import render_prompt
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class GenerateInstructions(FinishAwareTask):
 
     Attributes:
         prompt_style: `completion` or `chat`.
-        num_instructions: in `chat` style, how many instructions to ask for.
+        instructions_per_prompt: in `chat` style, how many instructions to ask for.
 
     Input columns:
         - demonstrations (`List[str]`): instructions to show the model.
@@ -139,7 +140,7 @@ class GenerateInstructions(FinishAwareTask):
     """
 
     prompt_style: PromptStyle = "completion"
-    num_instructions: int = 8
+    instructions_per_prompt: int = 8
 
     # The paper sampled with temperature 0.7, top_p 0.5 and presence penalty 2; on the
     # default 270M model, 0.5 frequency/presence penalties stop its list loops (27 of 36
@@ -176,7 +177,7 @@ class GenerateInstructions(FinishAwareTask):
         content = render_prompt(
             "instructions_chat",
             demonstrations=demonstrations,
-            num_instructions=self.num_instructions,
+            instructions_per_prompt=self.instructions_per_prompt,
         )
         return [{"role": "user", "content": content}]
 
@@ -197,12 +198,13 @@ class SplitInstructions(DropRecorder):
     A reply that yielded no instruction at all (garbage, or only a truncated item) is counted
     as a drop with reason `unparseable_reply` instead of vanishing silently.
 
-    With a pool store, the first batch also carries the tasks a killed run had accepted but
-    not finished: `RougeLFilter` recognises their candidate ids and passes them on with their
-    recorded scores, so the resumed run finishes them.
+    With `run`, drops go to the run's pool store, and the first batch also carries the tasks
+    a killed run had accepted but not finished: `RougeLFilter` and `AdmitToPool` recognise
+    their candidate ids and pass them on with their recorded scores, so the resumed run
+    finishes them.
 
-    Runtime parameters:
-        - `pool_path`: the pool store to record drops in (optional).
+    Attributes:
+        run: the run's `BootstrapRun` (optional).
 
     Input columns:
         - prompt_id (`str`): the prompt that produced the instructions.
@@ -216,7 +218,7 @@ class SplitInstructions(DropRecorder):
         - columns
     """
 
-    stage: str = "generation"
+    stage: ClassVar[Stage] = Stage.GENERATION
     _resumed: bool = PrivateAttr(default=False)
 
     @property
@@ -229,10 +231,9 @@ class SplitInstructions(DropRecorder):
 
     def unfinished_rows(self) -> list[dict[str, Any]]:
         """Candidate rows for the accepted-but-unfinished tasks in the pool store."""
-        if not self.pool_path:
+        if self.store is None:
             return []
-        with PoolStore(self.pool_path) as store:
-            tasks = store.unfinished_tasks()
+        tasks = self.store.unfinished_tasks()
         if tasks:
             self._logger.info(
                 f"Resuming {len(tasks)} accepted tasks a previous run left unfinished"
@@ -262,7 +263,7 @@ class SplitInstructions(DropRecorder):
                 if key not in ("instructions", "demonstrations", "demonstration_ids")
             }
             if not instructions:
-                self.drop(row["prompt_id"], "unparseable_reply", text=None, row=row)
+                self.drop(row["prompt_id"], Reason.UNPARSEABLE_REPLY, text=None, row=row)
             for position, instruction in enumerate(instructions):
                 rows.append(
                     {

@@ -1,16 +1,19 @@
 """Pipeline assembly: the whole Self-Instruct bootstrap as one distilabel `Pipeline`.
 
 ```
+                        BootstrapRun (pool path, target, seeds, stop rule settings)
+                          │ the same object in every loop step ─────────────────────┐
+                          ▼                                                         │
 SampleDemonstrations ─► GenerateInstructions ─► SplitInstructions ─► FilterInstructions
-      ▲ (reads pool)                                                        │
-      │                                                                     ▼
-  pool store ◄──── accepted instructions ──────────────────────────── RougeLFilter
-      ▲                                                                     │
-      │                                                                     ▼
-      └──── finished tasks ◄── CommitToPool ◄── FilterInstances ◄── GenerateInstances
-                                    │                                       ▲
-                                    ▼                                       │
-                      [SelfInstructToArgilla]              IdentifyClassification
+   │ ▲ asks StopRule: generate / wait / done                                        │
+   │ │                                                                              ▼
+   │ └──── reads ◄──── PoolStore (SQLite) ◄─── writes ◄── AdmitToPool ◄── RougeLFilter
+   │                     ▲  ▲                          (StopRule gate)   (scores only)
+   │                     │  └───── finished tasks ◄── CommitToPool ◄── FilterInstances
+   │                     │                            (StopRule cap)          ▲
+   └─ seeds ─────────────┘                                                     │
+                        IdentifyClassification ──► GenerateInstances ──────────┘
+                        (after AdmitToPool)          [CommitToPool ─► SelfInstructToArgilla]
 ```
 """
 
@@ -21,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from distilabel.pipeline import Pipeline
 
+from distilabel_selfinstruct.admission import AdmitToPool
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.classification import IdentifyClassification
 from distilabel_selfinstruct.commit import CommitToPool
 from distilabel_selfinstruct.filters.instance_filters import FilterInstances
@@ -53,8 +58,8 @@ def build_pipeline(
     num_instructions: int = 100,
     output_dir: str | Path = "selfinstruct-out",
     prompt_style: Optional[Literal["completion", "chat"]] = None,
-    seeds_path: Optional[str] = None,
-    rounds_batch_size: int = 4,
+    seeds_path: Optional[list[str]] = None,
+    batch_size: int = 4,
     num_instances: int = 5,
     rouge_threshold: float = 0.7,
     random_seed: int = 42,
@@ -68,24 +73,34 @@ def build_pipeline(
             embedded gemma-3-270m (completion prompts).
         num_instructions: finished machine tasks (with instances) to produce.
         output_dir: where the pool store lives (`pool.sqlite`); reruns with the same directory
-            resume.
+            resume (or continue to a larger target).
         prompt_style: `completion` for base models, `chat` for instruction-tuned ones.
             Default: `completion` for llama.cpp LLMs, `chat` otherwise.
-        seeds_path: seed JSONL file(s), comma separated. Default: the bundled seeds.
-        rounds_batch_size: prompts per bootstrap round.
+        seeds_path: seed JSONL files, as given (relative paths stay relative). Default: the
+            bundled seeds.
+        batch_size: prompts per bootstrap round (the generator's `batch_size`).
         num_instances: instances per task (paper: up to 5).
         rouge_threshold: ROUGE-L F above which a candidate is too similar (paper: 0.7).
         random_seed: seed for every sampling decision of the steps.
         name: the pipeline's name (distilabel's cache is keyed by it).
         argilla: if given, keyword arguments for `SelfInstructToArgilla` (e.g.
             `{"dataset_name": "self-instruct"}`), which then pushes finished tasks for review.
+
+    One `pipeline.run()` ends with exactly `num_instructions` finished tasks in the pool
+    store, or with the reason it could not in the log and in the store (see
+    `SampleDemonstrations`).
     """
     llm = llm or default_llm()
     if prompt_style is None:
         from distilabel.models.llms import LlamaCppLLM
 
         prompt_style = "completion" if isinstance(llm, LlamaCppLLM) else "chat"
-    pool_path = str(pool_path_for(output_dir))
+    run = BootstrapRun(
+        pool_path=str(pool_path_for(output_dir)),
+        num_instructions=num_instructions,
+        seeds_path=seeds_path,
+        rouge_threshold=rouge_threshold,
+    )
     Path(output_dir).mkdir(parents=True, exist_ok=True)
 
     with Pipeline(
@@ -96,40 +111,31 @@ def build_pipeline(
     ) as pipeline:
         sample = SampleDemonstrations(
             name="sample_demonstrations",
-            pool_path=pool_path,
-            seeds_path=seeds_path,
-            num_instructions=num_instructions,
-            batch_size=rounds_batch_size,
+            run=run,
+            batch_size=batch_size,
             random_seed=random_seed,
         )
         generate = GenerateInstructions(
             name="generate_instructions",
             llm=llm.model_copy(deep=True),
             prompt_style=prompt_style,
-            input_batch_size=rounds_batch_size,
+            input_batch_size=batch_size,
         )
-        split = SplitInstructions(
-            name="split_instructions", pool_path=pool_path, input_batch_size=rounds_batch_size
-        )
-        # Small batches after generation: rows wait until a batch is full, and the generator
-        # only sees acceptances (to stop on time) once the novelty filter has run.
-        heuristics = FilterInstructions(
-            name="filter_instructions", pool_path=pool_path, input_batch_size=8
-        )
-        novelty = RougeLFilter(
-            name="rouge_l_filter",
-            pool_path=pool_path,
-            threshold=rouge_threshold,
-            num_instructions=num_instructions,
-            input_batch_size=8,
-        )
+        split = SplitInstructions(name="split_instructions", run=run, input_batch_size=batch_size)
+        # From here on, one row per batch: the generator waits for the tasks in flight
+        # before it decides to go on, and a task parked in a half-full batch would never
+        # arrive (a resumed run's unfinished tasks are in flight before admission too).
+        # The default LLM answers one prompt at a time anyway.
+        heuristics = FilterInstructions(name="filter_instructions", run=run, input_batch_size=1)
+        novelty = RougeLFilter(name="rouge_l_filter", run=run, input_batch_size=1)
+        admit = AdmitToPool(name="admit_to_pool", run=run, input_batch_size=1)
         classify = IdentifyClassification(
             name="identify_classification",
             llm=llm.model_copy(deep=True),
             prompt_style=prompt_style,
             seeds_path=seeds_path,
             random_seed=random_seed,
-            input_batch_size=4,
+            input_batch_size=1,
         )
         instances = GenerateInstances(
             name="generate_instances",
@@ -138,26 +144,19 @@ def build_pipeline(
             seeds_path=seeds_path,
             num_instances=num_instances,
             random_seed=random_seed,
-            input_batch_size=4,
+            input_batch_size=1,
         )
         instance_filter = FilterInstances(
-            name="filter_instances",
-            pool_path=pool_path,
-            max_instances=num_instances,
-            input_batch_size=4,
+            name="filter_instances", run=run, max_instances=num_instances, input_batch_size=1
         )
-        commit = CommitToPool(
-            name="commit_to_pool",
-            pool_path=pool_path,
-            num_instructions=num_instructions,
-            input_batch_size=4,
-        )
+        commit = CommitToPool(name="commit_to_pool", run=run, input_batch_size=1)
         (
             sample
             >> generate
             >> split
             >> heuristics
             >> novelty
+            >> admit
             >> classify
             >> instances
             >> instance_filter

@@ -7,6 +7,11 @@ to, the filters record their drops in, and `CommitToPool` stores finished tasks 
 gives multi-process access (every distilabel step runs in its own process) and survives a
 crash: every write is keyed by content, so a resumed run replays into the same rows instead
 of duplicating them.
+
+`PoolStore` is the interface the steps program against; `SQLitePoolStore` is the embedded
+default. Writes run in `BEGIN IMMEDIATE` transactions (one writer at a time, all or nothing)
+and multi-statement reads in one read transaction (one consistent snapshot), so another
+backend only has to give the same guarantees.
 """
 
 from __future__ import annotations
@@ -15,9 +20,15 @@ import hashlib
 import json
 import sqlite3
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+
+from distilabel_selfinstruct.bootstrap.stages import POST_ACCEPT_STAGES
 
 if TYPE_CHECKING:
     from distilabel_selfinstruct.seeds import SeedTask
@@ -53,11 +64,27 @@ CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT
+);
 """
 
 
-# Stages after the pool accepted an instruction: a drop there means an accepted task is lost.
-POST_ACCEPT_STAGES: tuple[str, ...] = ("instances", "commit")
+@dataclass(frozen=True)
+class PoolState:
+    """One consistent reading of the loop's progress: what the stop rule decides on."""
+
+    finished: int
+    accepted: int
+    # Accepted tasks a later stage dropped: they will never finish.
+    lost: int
+    rounds: int = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Accepted tasks neither finished nor lost: still on their way through the steps."""
+        return max(0, self.accepted - self.finished - self.lost)
 
 
 def normalize_instruction(text: str) -> str:
@@ -77,29 +104,152 @@ def candidate_id_for(prompt_id: str, position: int, instruction: str) -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
 
 
-class PoolStore:
-    """The task pool of one Self-Instruct run, stored in SQLite.
+class PoolStore(ABC):
+    """The task pool of one Self-Instruct run: what the loop's steps share.
 
-    Open one per process (connections are not shared across processes); every method is a
-    short transaction so concurrent steps only wait on each other for milliseconds.
+    Open one per process (connections are not shared across processes). Every method is
+    one short transaction, so concurrent steps only wait on each other for milliseconds.
     """
 
-    def __init__(self, path: Union[str, Path]) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=NORMAL")
-        self._connection.executescript(SCHEMA)
+    path: Path
 
-    def close(self) -> None:
-        self._connection.close()
+    @abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> PoolStore:
         return self
 
     def __exit__(self, *_: Any) -> None:
         self.close()
+
+    @abstractmethod
+    def add_seeds(self, seeds: Iterable[SeedTask]) -> int:
+        """Adds seed tasks once; returns how many were new."""
+
+    @abstractmethod
+    def count(self, origin: Optional[str] = None) -> int:
+        """Tasks in the pool (of one origin: `seed` or `machine`)."""
+
+    @abstractmethod
+    def tasks(self, origin: Optional[str] = None, after_seq: int = 0) -> list[dict[str, Any]]:
+        """Pool tasks in the order they entered the pool."""
+
+    @abstractmethod
+    def rouge_l_scores(self) -> list[float]:
+        """Max ROUGE-L to the pool of every accepted machine task, in pool order."""
+
+    @abstractmethod
+    def accepted_candidate(self, candidate_id: str) -> Optional[dict[str, Any]]:
+        """The earlier acceptance of this candidate, when a batch is replayed after a crash."""
+
+    @abstractmethod
+    def accept(
+        self,
+        *,
+        candidate_id: str,
+        instruction: str,
+        bootstrap_round: Optional[int],
+        rouge_l_max: float,
+        most_similar_task_id: Optional[str],
+    ) -> Optional[str]:
+        """Adds a machine task; its task id, or `None` if another candidate holds the text."""
+
+    @abstractmethod
+    def state(self) -> PoolState:
+        """Finished, accepted and lost tasks, and rounds, read in one snapshot."""
+
+    @abstractmethod
+    def unfinished_tasks(self) -> list[dict[str, Any]]:
+        """Accepted tasks neither finished nor lost (what a killed run had in flight)."""
+
+    @abstractmethod
+    def record_drops(self, drops: Iterable[dict[str, Any]]) -> None:
+        """Records why candidates left the run, once per (candidate, stage)."""
+
+    @abstractmethod
+    def drop_counts(self) -> Counter[tuple[str, str]]:
+        """Drops per (stage, reason)."""
+
+    @abstractmethod
+    def drops(self) -> list[dict[str, Any]]:
+        """Every recorded drop."""
+
+    @abstractmethod
+    def complete(self, records: Iterable[dict[str, Any]], limit: Optional[int] = None) -> int:
+        """Stores finished tasks (at most `limit` in all); how many of them are stored."""
+
+    @abstractmethod
+    def completed(self) -> list[dict[str, Any]]:
+        """The finished task records, in pool order."""
+
+    @abstractmethod
+    def completed_ids(self) -> set[str]:
+        """Ids of the finished tasks."""
+
+    @abstractmethod
+    def completed_count(self) -> int:
+        """How many tasks are finished."""
+
+    @abstractmethod
+    def increment(self, name: str, by: int = 1) -> None:
+        """Adds to a named counter."""
+
+    @abstractmethod
+    def counters(self) -> dict[str, int]:
+        """Every named counter."""
+
+    @abstractmethod
+    def set_meta(self, name: str, value: Optional[str]) -> None:
+        """Sets a named text value of the run (e.g. why its last invocation stopped)."""
+
+    @abstractmethod
+    def meta(self, name: str) -> Optional[str]:
+        """A named text value of the run, `None` if unset."""
+
+
+def open_pool_store(location: Union[str, Path]) -> PoolStore:
+    """The store at `location` (a file path: the embedded SQLite store)."""
+    return SQLitePoolStore(location)
+
+
+class SQLitePoolStore(PoolStore):
+    """The pool in one SQLite file (WAL mode, so readers never block the writer)."""
+
+    def __init__(self, path: Union[str, Path]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: every transaction is opened explicitly below, never implicitly.
+        self._connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=NORMAL")
+        with self._write() as connection:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+
+    def close(self) -> None:
+        self._connection.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: takes the write lock up front (no lock-upgrade deadlock
+        between processes), commits on success, rolls back on any exception."""
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._connection
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: its statements all see one snapshot."""
+        self._connection.execute("BEGIN")
+        try:
+            yield self._connection
+        finally:
+            self._connection.execute("COMMIT")
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -109,7 +259,7 @@ class PoolStore:
         rows = [
             (seed.id, "seed", seed.instruction, int(seed.is_classification), now) for seed in seeds
         ]
-        with self._connection:
+        with self._write():
             before = self.count()
             self._connection.executemany(
                 "INSERT OR IGNORE INTO tasks (task_id, origin, instruction,"
@@ -169,7 +319,7 @@ class PoolStore:
         the same candidate), or `None` when the pool already holds the same instruction as
         another candidate's or a seed."""
         task_id = task_id_for(instruction)
-        with self._connection:
+        with self._write():
             cursor = self._connection.execute(
                 "INSERT OR IGNORE INTO tasks (task_id, candidate_id, origin, instruction,"
                 " bootstrap_round, rouge_l_max, most_similar_task_id, created_at)"
@@ -192,30 +342,34 @@ class PoolStore:
         # The same candidate again (a replay) keeps its task; another candidate does not.
         return task_id if owner == candidate_id else None
 
-    def survival_rate(self, prior_survival: float, min_resolved: int = 5) -> float:
-        """Share of accepted tasks that finished rather than got lost downstream
-        (`prior_survival` until `min_resolved` of them have done either)."""
-        finished, lost = self._finished_and_lost()
-        resolved = finished + lost
-        return finished / resolved if resolved >= min_resolved else prior_survival
+    def state(self) -> PoolState:
+        stages = sorted(str(stage) for stage in POST_ACCEPT_STAGES)
+        marks = ",".join("?" for _ in stages)
+        with self._read() as connection:
+            (finished,) = connection.execute("SELECT COUNT(*) FROM completed").fetchone()
+            (accepted,) = connection.execute(
+                "SELECT COUNT(*) FROM tasks WHERE origin = 'machine'"
+            ).fetchone()
+            (lost,) = connection.execute(
+                "SELECT COUNT(*) FROM tasks WHERE origin = 'machine'"
+                " AND task_id NOT IN (SELECT task_id FROM completed)"
+                f" AND candidate_id IN (SELECT candidate_id FROM drops WHERE stage IN ({marks}))",
+                stages,
+            ).fetchone()
+            rounds = connection.execute(
+                "SELECT value FROM counters WHERE name = 'rounds'"
+            ).fetchone()
+        return PoolState(
+            finished=int(finished),
+            accepted=int(accepted),
+            lost=int(lost),
+            rounds=int(rounds[0]) if rounds else 0,
+        )
 
-    def expected_finished(self, prior_survival: float, min_resolved: int = 5) -> float:
-        """Finished tasks plus the in-flight ones weighted by `survival_rate`."""
-        finished, lost = self._finished_and_lost()
-        in_flight = max(0, self.count("machine") - finished - lost)
-        return finished + in_flight * self.survival_rate(prior_survival, min_resolved)
-
-    def _finished_and_lost(self) -> tuple[int, int]:
-        counts = self.drop_counts()
-        lost = sum(n for (stage, _), n in counts.items() if stage in POST_ACCEPT_STAGES)
-        return self.completed_count(), lost
-
-    def unfinished_tasks(
-        self, lost_stages: Iterable[str] = POST_ACCEPT_STAGES
-    ) -> list[dict[str, Any]]:
+    def unfinished_tasks(self) -> list[dict[str, Any]]:
         """Machine tasks accepted but neither finished nor dropped later: the work a killed
         run had in flight after the novelty filter."""
-        stages = list(lost_stages)
+        stages = sorted(str(stage) for stage in POST_ACCEPT_STAGES)
         marks = ",".join("?" for _ in stages)
         rows = self._connection.execute(
             "SELECT t.seq, t.task_id, t.candidate_id, t.instruction, t.bootstrap_round,"
@@ -248,8 +402,8 @@ class PoolStore:
         rows = [
             (
                 drop["candidate_id"],
-                drop["stage"],
-                drop["reason"],
+                str(drop["stage"]),
+                str(drop["reason"]),
                 drop.get("score"),
                 drop.get("text"),
                 drop.get("bootstrap_round"),
@@ -258,7 +412,7 @@ class PoolStore:
         ]
         if not rows:
             return
-        with self._connection:
+        with self._write():
             self._connection.executemany(
                 "INSERT OR REPLACE INTO drops (candidate_id, stage, reason, score, text,"
                 " bootstrap_round) VALUES (?, ?, ?, ?, ?, ?)",
@@ -280,19 +434,35 @@ class PoolStore:
 
     # -- finished tasks ------------------------------------------------------------------
 
-    def complete(self, records: Iterable[dict[str, Any]]) -> None:
-        """Stores finished tasks (instruction + instances); the latest write of a task wins."""
-        with self._connection:
+    def complete(self, records: Iterable[dict[str, Any]], limit: Optional[int] = None) -> int:
+        """Stores finished tasks (instruction + instances); the latest write of a task wins.
+
+        With `limit`, a task not stored yet is only added while fewer than `limit` are
+        (checked in the same transaction, so the pool never overshoots the target).
+        Returns how many of `records` are stored now.
+        """
+        stored = 0
+        with self._write() as connection:
             for record in records:
-                (seq,) = self._connection.execute(
+                task_id = record["task_id"]
+                known = connection.execute(
+                    "SELECT 1 FROM completed WHERE task_id = ?", (task_id,)
+                ).fetchone()
+                if known is None and limit is not None:
+                    (count,) = connection.execute("SELECT COUNT(*) FROM completed").fetchone()
+                    if count >= limit:
+                        continue
+                (seq,) = connection.execute(
                     "SELECT COALESCE((SELECT seq FROM tasks WHERE task_id = ?),"
                     " (SELECT COALESCE(MAX(seq), 0) + 1 FROM completed))",
-                    (record["task_id"],),
+                    (task_id,),
                 ).fetchone()
-                self._connection.execute(
+                connection.execute(
                     "INSERT OR REPLACE INTO completed (task_id, seq, record) VALUES (?, ?, ?)",
-                    (record["task_id"], seq, json.dumps(record, ensure_ascii=False)),
+                    (task_id, seq, json.dumps(record, ensure_ascii=False)),
                 )
+                stored += 1
+        return stored
 
     def completed(self) -> list[dict[str, Any]]:
         rows = self._connection.execute("SELECT record FROM completed ORDER BY seq").fetchall()
@@ -310,7 +480,7 @@ class PoolStore:
     # -- counters ------------------------------------------------------------------------
 
     def increment(self, name: str, by: int = 1) -> None:
-        with self._connection:
+        with self._write():
             self._connection.execute(
                 "INSERT INTO counters (name, value) VALUES (?, ?)"
                 " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
@@ -319,3 +489,15 @@ class PoolStore:
 
     def counters(self) -> dict[str, int]:
         return dict(self._connection.execute("SELECT name, value FROM counters").fetchall())
+
+    # -- run metadata --------------------------------------------------------------------
+
+    def set_meta(self, name: str, value: Optional[str]) -> None:
+        with self._write() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value)
+            )
+
+    def meta(self, name: str) -> Optional[str]:
+        row = self._connection.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else row[0]

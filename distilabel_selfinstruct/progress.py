@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.pool import open_pool_store
 from distilabel_selfinstruct.summary import candidate_drop_count, estimated_llm_calls
 
 
@@ -46,7 +46,7 @@ class RunProgress:
     ) -> RunProgress:
         """Reads the store; the time left is estimated from the finishing rate of this
         invocation (`finished_at_start` were there before it began)."""
-        with PoolStore(pool_path) as store:
+        with open_pool_store(pool_path) as store:
             finished = store.completed_count()
             accepted = store.count("machine")
             drops = store.drop_counts()

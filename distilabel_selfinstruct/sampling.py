@@ -2,21 +2,24 @@
 
 `SampleDemonstrations` is the generator that drives the bootstrap loop: before each round it
 reads the pool (seeds + machine tasks accepted so far), samples demonstrations for each prompt
-(by default 6 human + 2 machine, the paper's mix), and stops once the run has enough finished
-tasks.
+(by default 6 human + 2 machine, the paper's mix), and ends the stream when the run's stop
+rule says the target is met (or that it cannot be).
 """
 
 from __future__ import annotations
 
 import math
 import random
+import time
 from typing import TYPE_CHECKING, Any, Optional
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
 from distilabel.steps import GeneratorStep
 from pydantic import Field, PrivateAttr
 
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun, require_run
+from distilabel_selfinstruct.bootstrap.stop import STOP_REASON, Decision
+from distilabel_selfinstruct.pool import PoolState, PoolStore
 from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
 
 if TYPE_CHECKING:
@@ -61,10 +64,16 @@ class SampleDemonstrations(GeneratorStep):
 
     Each batch is one bootstrap round of `batch_size` prompts. Before a round the step reads
     the pool store, so tasks that `RougeLFilter` accepted during earlier rounds become
-    demonstrations. It stops when the pool holds `num_instructions` finished tasks, or when
-    finished plus in-flight tasks are expected to get there, or after `max_rounds`.
+    demonstrations, and asks the run's stop rule what to do: generate a round; wait (with
+    enough tasks in flight to reach the target, it yields empty batches every
+    `heartbeat_s` until they finish or drop, so it still hears a stop request); or end the
+    stream — when the pool holds `num_instructions` finished tasks, after the run's
+    `max_rounds` rounds, or when the tasks in flight made no progress for
+    `stall_timeout_s`. One `Pipeline.run()` thus ends with exactly the target, or with the
+    reason it could not in the log and in the pool store's `stop_reason`.
 
     Attributes:
+        run: the run's `BootstrapRun` (pool store, target, seeds, stop settings); required.
         num_demonstrations: demonstrations per prompt (paper: 8).
         num_machine_demonstrations: how many of them may be machine tasks (paper: 2).
         recency_bias: 0 samples machine tasks uniformly; larger values favour recent ones.
@@ -72,14 +81,10 @@ class SampleDemonstrations(GeneratorStep):
             round number, so a round's sampling depends only on the seed and the pool it
             reads (which machine tasks the pool holds then depends on how far the pipeline's
             other steps have got).
+        poll_s: how often to read the pool while waiting.
+        heartbeat_s: how often to yield an empty batch while waiting.
 
     Runtime parameters:
-        - `pool_path`: the SQLite pool store of the run (created if missing).
-        - `seeds_path`: seed JSONL files (official Self-Instruct format), separated by
-            commas, as the user gave them; `bundled` (the default) is the set shipped in the
-            package.
-        - `num_instructions`: how many finished machine tasks the run should produce.
-        - `max_rounds`: safety stop for models that keep repeating themselves.
         - `batch_size`: prompts per round.
 
     Output columns:
@@ -111,39 +116,23 @@ class SampleDemonstrations(GeneratorStep):
         ```python
         from distilabel_selfinstruct.sampling import SampleDemonstrations
 
-        step = SampleDemonstrations(pool_path="out/pool.sqlite", num_instructions=10, batch_size=2)
+        from distilabel_selfinstruct.bootstrap.run import BootstrapRun
+
+        run = BootstrapRun(pool_path="out/pool.sqlite", num_instructions=10)
+        step = SampleDemonstrations(run=run, batch_size=2)
         step.load()
         rows, last = next(step.process())
         ```
     """
 
-    pool_path: RuntimeParameter[str] = Field(
-        default="selfinstruct_pool.sqlite",
-        description="The SQLite pool store that carries the loop between rounds.",
-    )
-    seeds_path: Optional[RuntimeParameter[str]] = Field(
-        default=None,
-        description="Seed JSONL file(s), comma separated; `bundled` (the default) is the"
-        " set shipped in the package.",
-    )
-    num_instructions: RuntimeParameter[int] = Field(
-        default=100, description="Finished machine tasks to produce."
-    )
-    max_rounds: Optional[RuntimeParameter[int]] = Field(
-        default=None,
-        description="Stop after this many rounds of this invocation even if the target is"
-        " not reached (default: 4 x num_instructions / batch_size, at least 20).",
-    )
+    run: Optional[BootstrapRun] = None
     batch_size: RuntimeParameter[int] = Field(default=4, description="Prompts per bootstrap round.")
     num_demonstrations: int = 8
     num_machine_demonstrations: int = 2
     recency_bias: float = 0.0
     random_seed: int = 42
-    expected_survival: float = Field(
-        default=0.8,
-        description="Share of accepted instructions expected to finish with instances, used"
-        " until the run has measured its own.",
-    )
+    poll_s: float = 0.5
+    heartbeat_s: float = 2.0
 
     _store: Optional[PoolStore] = PrivateAttr(default=None)
 
@@ -151,16 +140,14 @@ class SampleDemonstrations(GeneratorStep):
     def outputs(self) -> list[str]:
         return ["prompt_id", "bootstrap_round", "demonstrations", "demonstration_ids"]
 
-    def seed_paths(self) -> list[str]:
-        return seed_paths(self.seeds_path)
-
     def load(self) -> None:
         super().load()
-        seeds = load_seed_tasks(self.seed_paths())
-        self._store = PoolStore(self.pool_path)
+        run = require_run(self)
+        seeds = load_seed_tasks(seed_paths(run.seeds_path))
+        self._store = run.open_store()
         added = self._store.add_seeds(seeds)
         self._logger.info(
-            f"Pool at '{self.pool_path}': {self._store.count('seed')} seed tasks"
+            f"Pool at '{run.pool_path}': {self._store.count('seed')} seed tasks"
             f" ({added} new), {self._store.count('machine')} machine tasks."
         )
 
@@ -169,16 +156,6 @@ class SampleDemonstrations(GeneratorStep):
             self._store.close()
             self._store = None
         super().unload()
-
-    def _round_limit(self) -> int:
-        if self.max_rounds:
-            return int(self.max_rounds)
-        return max(20, math.ceil(4 * self.num_instructions / self.batch_size))
-
-    def expected_finished(self) -> float:
-        """Finished tasks plus the in-flight ones weighted by the measured survival rate."""
-        assert self._store is not None
-        return self._store.expected_finished(self.expected_survival)
 
     def build_round(self, round_number: int) -> list[dict[str, Any]]:
         assert self._store is not None
@@ -207,39 +184,77 @@ class SampleDemonstrations(GeneratorStep):
         return rows
 
     def process(self, offset: int = 0) -> GeneratorStepOutput:  # type: ignore[override]
-        """Yields one round per batch until the target is (expected to be) reached.
+        """Yields one round per batch until the stop rule ends the stream.
 
         Args:
             offset: distilabel's resume offset; rounds are numbered from it so a resumed
                 run continues the numbering.
         """
-        assert self._store is not None
+        store, run = self._store, self.run
+        assert store is not None and run is not None
+        rule = run.stop_rule(self.batch_size)
+        store.set_meta(STOP_REASON, None)
         # A rerun continues the round numbering of the pool, so its prompts (and candidate
         # ids) never collide with those of the run it resumes.
-        round_number = max(offset // self.batch_size, self._store.counters().get("rounds", 0))
-        limit = round_number + self._round_limit()
-        finished = self._store.completed_count()
-        if finished >= self.num_instructions or (
-            self.expected_finished() >= self.num_instructions and not self._store.unfinished_tasks()
-        ):
-            # A rerun of a finished run: end the stream without spending LLM calls. (With
-            # unfinished tasks, one round runs: they ride on it, see SplitInstructions.)
-            self._logger.info("The pool already holds the target; nothing to generate.")
-            yield [], True
-            return
+        round_number = max(offset // self.batch_size, store.counters().get("rounds", 0))
+        rounds_here = 0
         while True:
-            rows = self.build_round(round_number)
-            self._store.increment("instruction_prompts", len(rows))
-            self._store.increment("rounds")
-            round_number += 1
-            expected = self.expected_finished()
-            last = expected >= self.num_instructions or round_number >= limit
-            if last:
-                self._logger.info(
-                    f"Last round {round_number - 1}: {self._store.completed_count()} finished,"
-                    f" ~{expected:.1f} expected of {self.num_instructions}"
-                    + (" (round limit reached)" if round_number >= limit else "")
-                )
-            yield rows, last
-            if last:
+            state = store.state()
+            decision = rule.next_round(state, rounds_here)
+            if decision is Decision.WAIT:
+                reason = yield from self._wait(store, rule, state)
+                if reason is None:
+                    continue
+                self._end(store, state, reason)
+                yield [], True
                 return
+            if decision is Decision.DONE:
+                self._logger.info(
+                    f"Target reached: {state.finished} of {rule.target} tasks finished."
+                )
+                yield [], True
+                return
+            if decision is Decision.ROUND_LIMIT:
+                self._end(store, state, f"round limit reached ({rounds_here} rounds)")
+                yield [], True
+                return
+            rows = self.build_round(round_number)
+            store.increment("instruction_prompts", len(rows))
+            store.increment("rounds")
+            round_number += 1
+            rounds_here += 1
+            yield rows, False
+
+    def _wait(self, store: PoolStore, rule: Any, state: PoolState) -> Any:
+        """Waits while enough tasks are in flight; `None` once the rule says go on, else
+        why the run gives up (yields empty batches meanwhile)."""
+        assert self.run is not None
+        self._logger.info(
+            f"{state.finished} of {rule.target} finished, {state.in_flight} in flight:"
+            " waiting for them before generating more."
+        )
+        progress_at = last_beat = time.monotonic()
+        seen = state
+        while True:
+            time.sleep(self.poll_s)
+            now = time.monotonic()
+            current = store.state()
+            if current != seen:
+                seen, progress_at = current, now
+            if rule.next_round(current, 1) is not Decision.WAIT:
+                return None
+            if now - progress_at >= self.run.stall_timeout_s:
+                return (
+                    f"no progress for {self.run.stall_timeout_s:.0f} s with"
+                    f" {current.in_flight} tasks in flight"
+                )
+            if now - last_beat >= self.heartbeat_s:
+                last_beat = now
+                # An empty batch lets distilabel ask again, and its stop request get here.
+                yield [], False
+
+    def _end(self, store: PoolStore, state: PoolState, reason: str) -> None:
+        assert self.run is not None
+        message = f"stopped at {state.finished} of {self.run.num_instructions} tasks: {reason}"
+        store.set_meta(STOP_REASON, message)
+        self._logger.warning(message)

@@ -7,15 +7,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from distilabel_selfinstruct.pool import PoolStore
-
-# Every parsed candidate is either accepted or dropped by one of these instruction stages.
-CANDIDATE_STAGES: tuple[str, ...] = ("instruction_filters", "rouge_l")
+from distilabel_selfinstruct.bootstrap.stages import CANDIDATE_STAGES
+from distilabel_selfinstruct.bootstrap.stop import STOP_REASON
+from distilabel_selfinstruct.pool import open_pool_store
 
 
 def candidate_drop_count(drop_counts: Counter[tuple[str, str]]) -> int:
     """Candidates dropped before the pool (accepted + this = candidates seen)."""
-    return sum(n for (stage, _), n in drop_counts.items() if stage in CANDIDATE_STAGES)
+    stages = {str(stage) for stage in CANDIDATE_STAGES}
+    return sum(n for (stage, _), n in drop_counts.items() if stage in stages)
 
 
 def estimated_llm_calls(counters: dict[str, int], accepted: int) -> int:
@@ -51,6 +51,8 @@ class RunSummary:
     # Max ROUGE-L of each accepted instruction to the pool, in bins of 0.1 (the paper's
     # Figure 3): "0.3-0.4" -> count.
     rouge_l_histogram: dict[str, int] = field(default_factory=dict)
+    # Why the last invocation ended short of the target; `None` when it reached it.
+    stop_reason: Optional[str] = None
 
     @classmethod
     def from_store(
@@ -59,7 +61,8 @@ class RunSummary:
         target: Optional[int] = None,
         wall_time_s: Optional[float] = None,
     ) -> RunSummary:
-        with PoolStore(pool_path) as store:
+        with open_pool_store(pool_path) as store:
+            stop_reason = store.meta(STOP_REASON)
             drop_counts = store.drop_counts()
             accepted = store.count("machine")
             scores = store.rouge_l_scores()
@@ -85,6 +88,7 @@ class RunSummary:
             llm_calls_per_finished_task=calls / len(finished) if finished else None,
             wall_time_s=wall_time_s,
             rouge_l_histogram=rouge_l_histogram(scores),
+            stop_reason=stop_reason,
         )
         if wall_time_s:
             summary.instructions_per_minute = len(finished) / (wall_time_s / 60.0)
@@ -109,6 +113,8 @@ class RunSummary:
                 else ""
             ),
         ]
+        if self.stop_reason:
+            lines.append(f"  stopped early          : {self.stop_reason}")
         if self.wall_time_s is not None:
             lines.append(f"  wall time              : {self.wall_time_s:.0f} s")
         if self.instructions_per_minute is not None:

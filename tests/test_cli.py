@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from distilabel_selfinstruct.pipeline import build_pipeline, pool_path_for
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.pool import open_pool_store
 from tests.test_pipeline import check_invariants, scripted_llm
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -139,7 +139,7 @@ def test_ctrl_c_stops_the_run_cleanly_and_the_printed_command_resumes_it(tmp_pat
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if pool.exists():
-                with PoolStore(pool) as store:
+                with open_pool_store(pool) as store:
                     if store.completed_count() >= 2:
                         break
             assert process.poll() is None, "the run ended before it could be interrupted"
@@ -155,7 +155,7 @@ def test_ctrl_c_stops_the_run_cleanly_and_the_printed_command_resumes_it(tmp_pat
     assert "Traceback" not in stderr
     resume = stderr.strip().splitlines()[-1]
     assert resume.strip() == "resume with: selfinstruct run --config pipeline.yaml"
-    with PoolStore(pool) as store:
+    with open_pool_store(pool) as store:
         assert 2 <= store.completed_count() < 12
     # Nothing of the pipeline is left running (its processes all work in tmp_path).
     assert processes_working_in(tmp_path) == []

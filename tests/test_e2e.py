@@ -7,7 +7,7 @@ from rouge_score import rouge_scorer
 
 from distilabel_selfinstruct.cli import main
 from distilabel_selfinstruct.pipeline import pool_path_for
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.pool import open_pool_store
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_pool_grows_to_the_target_with_instances(run_dir: Path) -> None:
-    with PoolStore(pool_path_for(run_dir)) as store:
+    with open_pool_store(pool_path_for(run_dir)) as store:
         finished = store.completed()
     assert len(finished) == TARGET
     assert len({task["task_id"] for task in finished}) == TARGET
@@ -47,7 +47,7 @@ def test_the_pool_grows_to_the_target_with_instances(run_dir: Path) -> None:
 
 
 def test_no_two_accepted_instructions_are_too_similar(run_dir: Path) -> None:
-    with PoolStore(pool_path_for(run_dir)) as store:
+    with open_pool_store(pool_path_for(run_dir)) as store:
         pool = [task["instruction"] for task in store.tasks()]
         machine = [task["instruction"] for task in store.tasks(origin="machine")]
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
@@ -58,7 +58,7 @@ def test_no_two_accepted_instructions_are_too_similar(run_dir: Path) -> None:
 
 
 def test_every_candidate_is_accounted_for(run_dir: Path) -> None:
-    with PoolStore(pool_path_for(run_dir)) as store:
+    with open_pool_store(pool_path_for(run_dir)) as store:
         drops = store.drops()
         accepted = store.count("machine")
         finished = store.completed_count()
@@ -88,5 +88,5 @@ def test_the_saved_yaml_reruns_on_the_real_model(run_dir: Path) -> None:
     restored = Pipeline.from_yaml(run_dir.parent / "pipeline.yaml")
     # Same run directory: the pool is already at the target, so the rerun only confirms it.
     restored.run(use_cache=False)
-    with PoolStore(pool_path_for(run_dir)) as store:
+    with open_pool_store(pool_path_for(run_dir)) as store:
         assert store.completed_count() == TARGET

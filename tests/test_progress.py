@@ -6,12 +6,12 @@ import io
 import time
 from pathlib import Path
 
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.pool import open_pool_store
 from distilabel_selfinstruct.progress import ProgressDisplay, RunProgress
 
 
 def fill(pool_path: Path, accepted: int, finished: int) -> None:
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         for i in range(accepted):
             store.accept(
                 candidate_id=f"c{i}",
@@ -69,7 +69,7 @@ def test_plain_mode_prints_a_line_when_something_changed(pool_path: Path) -> Non
         wait_for_lines(stream, 1)
         time.sleep(0.2)  # several more readings, nothing changed: no new line
         assert len(stream.getvalue().splitlines()) == 1
-        with PoolStore(pool_path) as store:
+        with open_pool_store(pool_path) as store:
             store.complete([{"task_id": "t0", "instruction": "x"}])
         lines = wait_for_lines(stream, 2)
     assert [line.split("] ")[1].split(" ·")[0] for line in lines] == [

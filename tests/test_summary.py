@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.pool import open_pool_store
 from distilabel_selfinstruct.seeds import Instance, SeedTask
 from distilabel_selfinstruct.summary import RunSummary
 
@@ -14,7 +14,7 @@ from distilabel_selfinstruct.summary import RunSummary
 @pytest.fixture
 def run_store(pool_path: Path) -> Path:
     """Two seeds; 6 parsed candidates of which 3 were accepted and 2 finished."""
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         store.add_seeds(
             [
                 SeedTask("seed_task_0", "a", "Name three colors.", (Instance("", "Red."),)),

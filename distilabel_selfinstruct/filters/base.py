@@ -1,36 +1,51 @@
-"""What every Self-Instruct filter shares: reason codes and drop accounting.
+"""What every step that drops rows shares: reason codes and drop accounting.
 
 A filter scores each row, decides from the score, and drops the row with a reason code (or,
 with `keep_rejected`, keeps it marked). Drops are counted per reason in the step, logged per
-batch and at the end, and written to the run's pool store when there is one, so the run
-summary can report them and every drop stays explainable.
+batch and at the end, and written to the run's pool store when the step has the run's
+`BootstrapRun`, so the run summary can report them and every drop stays explainable.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
-from distilabel.mixins.runtime_parameters import RuntimeParameter
 from distilabel.steps import Step
-from pydantic import Field, PrivateAttr
+from pydantic import PrivateAttr
 
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun, require_run
+from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
 from distilabel_selfinstruct.pool import PoolStore
 
 
 class DropRecorder(Step):
-    """Base of the steps that drop rows: counts per reason, and the pool store's drop log."""
+    """Base of the steps that drop rows: counts per reason, and the pool store's drop log.
 
-    pool_path: Optional[RuntimeParameter[str]] = Field(
-        default=None,
-        description="Pool store (SQLite) of the run to record drops in; optional.",
-    )
-    stage: str = "filter"
+    Loop steps (`needs_run = True`) fail at load without `run`; for the others the run is
+    optional and only decides whether drops reach a pool store.
+    """
+
+    run: Optional[BootstrapRun] = None
+    stage: ClassVar[Stage]
+    needs_run: ClassVar[bool] = False
 
     _drop_counts: Counter = PrivateAttr(default_factory=Counter)
     _pending_drops: list = PrivateAttr(default_factory=list)
-    _drop_store: Optional[PoolStore] = PrivateAttr(default=None)
+    _store: Optional[PoolStore] = PrivateAttr(default=None)
+
+    def load(self) -> None:
+        super().load()
+        if self.needs_run:
+            require_run(self)
+
+    @property
+    def store(self) -> Optional[PoolStore]:
+        """The run's pool store (opened on first use), `None` without a run."""
+        if self._store is None and self.run is not None:
+            self._store = self.run.open_store()
+        return self._store
 
     @property
     def drop_counts(self) -> Counter:
@@ -40,21 +55,21 @@ class DropRecorder(Step):
     def drop(
         self,
         candidate_id: Optional[str],
-        reason: str,
+        reason: Reason,
         *,
         text: Optional[str] = None,
         score: Optional[float] = None,
         row: Optional[dict[str, Any]] = None,
-        stage: Optional[str] = None,
+        stage: Optional[Stage] = None,
     ) -> None:
-        self._drop_counts[reason] += 1
+        self._drop_counts[str(reason)] += 1
         self._pending_drops.append(
             {
                 # Keyed by content when the row has no id, so such drops don't collapse.
                 "candidate_id": candidate_id
                 or "text:" + hashlib.sha1(f"{text}\x1f{row}".encode()).hexdigest()[:20],
-                "stage": stage or self.stage,
-                "reason": reason,
+                "stage": str(stage or self.stage),
+                "reason": str(reason),
                 "score": score,
                 "text": text,
                 "bootstrap_round": (row or {}).get("bootstrap_round"),
@@ -68,10 +83,8 @@ class DropRecorder(Step):
         batch = Counter(drop["reason"] for drop in self._pending_drops)
         summary = ", ".join(f"{reason}={count}" for reason, count in sorted(batch.items()))
         self._logger.info(f"Dropped {sum(batch.values())} rows ({summary})")
-        if self.pool_path:
-            if self._drop_store is None:
-                self._drop_store = PoolStore(self.pool_path)
-            self._drop_store.record_drops(self._pending_drops)
+        if self.store is not None:
+            self.store.record_drops(self._pending_drops)
         self._pending_drops = []
 
     def unload(self) -> None:
@@ -80,7 +93,7 @@ class DropRecorder(Step):
             if logger is not None:
                 total = ", ".join(f"{r}={n}" for r, n in self._drop_counts.most_common())
                 logger.info(f"Drops in '{getattr(self, 'name', self.stage)}': {total}")
-        if self._drop_store is not None:
-            self._drop_store.close()
-            self._drop_store = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
         super().unload()

@@ -7,12 +7,13 @@ task when two instances conflict, only the conflicting instances go.
 """
 
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
 from distilabel.steps import StepInput
 from pydantic import Field, PrivateAttr
 
+from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
 from distilabel_selfinstruct.filters.base import DropRecorder
 
 if TYPE_CHECKING:
@@ -23,16 +24,16 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def instance_reason(instance: dict[str, str]) -> Optional[str]:
+def instance_reason(instance: dict[str, str]) -> Optional[Reason]:
     """Reason code for an instance that is bad on its own, `None` if it is fine."""
     text_in = _norm(instance.get("input") or "")
     text_out = _norm(instance.get("output") or "")
     if not text_out:
-        return "empty_output"
+        return Reason.EMPTY_OUTPUT
     if text_in and text_in == text_out:
-        return "input_equals_output"
+        return Reason.INPUT_EQUALS_OUTPUT
     if text_in.endswith(":") or text_out.endswith(":"):
-        return "ends_with_colon"
+        return Reason.ENDS_WITH_COLON
     return None
 
 
@@ -41,7 +42,7 @@ def filter_instances(
     labels: Optional[list[str]] = None,
     max_instances: int = 5,
     min_labels: int = 2,
-) -> tuple[list[dict[str, str]], list[tuple[int, str]]]:
+) -> tuple[list[dict[str, str]], list[tuple[int, Reason]]]:
     """Returns the kept instances and `(position, reason)` for every dropped one.
 
     Args:
@@ -52,13 +53,13 @@ def filter_instances(
         min_labels: classification tasks with fewer distinct labels lose all instances
             (a one-label "classification" teaches nothing).
     """
-    dropped: list[tuple[int, str]] = []
+    dropped: list[tuple[int, Reason]] = []
     candidates: list[tuple[int, dict[str, str]]] = []
     allowed = {_norm(label) for label in labels} if labels is not None else None
     for position, instance in enumerate(instances):
         reason = instance_reason(instance)
         if reason is None and allowed is not None and _norm(instance["output"]) not in allowed:
-            reason = "label_not_in_set"
+            reason = Reason.LABEL_NOT_IN_SET
         if reason:
             dropped.append((position, reason))
         else:
@@ -75,11 +76,11 @@ def filter_instances(
     for position, instance in candidates:
         key = (_norm(instance["input"]), _norm(instance["output"]))
         if key in seen:
-            dropped.append((position, "duplicate"))
+            dropped.append((position, Reason.DUPLICATE))
         elif key[0] and len(outputs_by_input[key[0]]) > 1:
-            dropped.append((position, "conflicting_outputs"))
+            dropped.append((position, Reason.CONFLICTING_OUTPUTS))
         elif len(kept) >= max_instances:
-            dropped.append((position, "over_limit"))
+            dropped.append((position, Reason.OVER_LIMIT))
         else:
             seen.add(key)
             kept.append(
@@ -93,7 +94,7 @@ def filter_instances(
     if allowed is not None and kept:
         distinct = {_norm(instance["output"]) for instance in kept}
         if len(distinct) < min_labels:
-            dropped.extend((position, "too_few_labels") for position in kept_positions)
+            dropped.extend((position, Reason.TOO_FEW_LABELS) for position in kept_positions)
             kept = []
     return kept, sorted(dropped)
 
@@ -109,11 +110,11 @@ class FilterInstances(DropRecorder):
     distribution of classification tasks is logged at the end.
 
     Attributes:
+        run: the run's `BootstrapRun`, to record drops in its pool store (optional).
         min_labels: distinct labels a classification task needs.
 
     Runtime parameters:
         - `max_instances`: instances kept per task (paper: 5).
-        - `pool_path`: the run's pool store to record drops in (optional).
 
     Input columns:
         - instances (`List[Dict[str, str]]`): generated instances.
@@ -155,7 +156,7 @@ class FilterInstances(DropRecorder):
         ```
     """
 
-    stage: str = "instances"
+    stage: ClassVar[Stage] = Stage.INSTANCES
     min_labels: int = 2
     max_instances: RuntimeParameter[int] = Field(
         default=5, description="Instances kept per task (paper: 5)."
@@ -194,10 +195,10 @@ class FilterInstances(DropRecorder):
                     reason,
                     text=instance.get("output"),
                     row=row,
-                    stage="instance_filters",
+                    stage=Stage.INSTANCE_FILTERS,
                 )
             if not kept:
-                reason = "no_valid_instances" if instances else "no_instances_parsed"
+                reason = Reason.NO_VALID_INSTANCES if instances else Reason.NO_INSTANCES_PARSED
                 self.drop(
                     row.get("candidate_id") or task_key,
                     reason,

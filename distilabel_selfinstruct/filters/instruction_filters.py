@@ -6,12 +6,13 @@ can be tested and reused without a pipeline; `FilterInstructions` applies the en
 
 import re
 import string
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, ClassVar, Optional
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
 from distilabel.steps import StepInput
 from pydantic import Field
 
+from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
 from distilabel_selfinstruct.filters.base import DropRecorder
 
 if TYPE_CHECKING:
@@ -39,13 +40,13 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
-def check_length(text: str, min_words: int, max_words: int) -> Optional[str]:
+def length_reason(text: str, min_words: int, max_words: int) -> Optional[Reason]:
     """Paper: reject instructions of at most 3 words or more than 150."""
     count = word_count(text)
     if count < min_words:
-        return "too_short"
+        return Reason.TOO_SHORT
     if count > max_words:
-        return "too_long"
+        return Reason.TOO_LONG
     return None
 
 
@@ -58,30 +59,30 @@ def blacklist_pattern(keywords: list[str]) -> Optional[re.Pattern[str]]:
     return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
 
 
-def check_keywords(text: str, pattern: Optional[re.Pattern[str]]) -> Optional[str]:
+def keyword_reason(text: str, pattern: Optional[re.Pattern[str]]) -> Optional[Reason]:
     if pattern is not None and pattern.search(text):
-        return "blacklisted_keyword"
+        return Reason.BLACKLISTED_KEYWORD
     return None
 
 
-def check_starts_with_punctuation(text: str) -> Optional[str]:
+def punctuation_reason(text: str) -> Optional[Reason]:
     stripped = text.lstrip()
     if stripped and stripped[0] in string.punctuation:
-        return "starts_with_punctuation"
+        return Reason.STARTS_WITH_PUNCTUATION
     return None
 
 
-def check_starts_non_ascii(text: str) -> Optional[str]:
+def non_ascii_reason(text: str) -> Optional[Reason]:
     stripped = text.lstrip()
     if stripped and not stripped[0].isascii():
-        return "starts_non_ascii"
+        return Reason.STARTS_NON_ASCII
     return None
 
 
-def check_program_request(text: str) -> Optional[str]:
+def program_reason(text: str) -> Optional[Reason]:
     # The paper drops these: the model can't judge whether generated code is right.
     if text.lstrip().lower().startswith("write a program"):
-        return "write_a_program"
+        return Reason.WRITE_A_PROGRAM
     return None
 
 
@@ -95,6 +96,7 @@ class FilterInstructions(DropRecorder):
     `starts_with_punctuation`, `starts_non_ascii`, `write_a_program`).
 
     Attributes:
+        run: the run's `BootstrapRun`, to record drops in its pool store (optional).
         check_length: whether to apply the word-length bounds.
         check_keywords: whether to apply the keyword blacklist.
         check_punctuation: whether to reject instructions starting with punctuation.
@@ -106,7 +108,6 @@ class FilterInstructions(DropRecorder):
         - `max_words`: instructions with more words are dropped (paper: 150).
         - `blacklist`: keywords that reject an instruction (whole words, any case).
         - `keep_rejected`: keep dropped rows, marked in `instruction_filter_reason`.
-        - `pool_path`: the run's pool store to record drops in (optional).
 
     Input columns:
         - instruction (`str`): the candidate instruction.
@@ -144,7 +145,7 @@ class FilterInstructions(DropRecorder):
         ```
     """
 
-    stage: str = "instruction_filters"
+    stage: ClassVar[Stage] = Stage.INSTRUCTION_FILTERS
     check_length: bool = True
     check_keywords: bool = True
     check_punctuation: bool = True
@@ -174,17 +175,17 @@ class FilterInstructions(DropRecorder):
     def outputs(self) -> list[str]:
         return ["instruction_words", "instruction_filter_reason"]
 
-    def reason_for(self, text: str, pattern: Optional[re.Pattern[str]]) -> Optional[str]:
+    def reason_for(self, text: str, pattern: Optional[re.Pattern[str]]) -> Optional[Reason]:
         """The first failing check's reason code, or `None` if the instruction passes."""
         checks = (
             (
                 self.check_length,
-                lambda: check_length(text, self.min_words, self.max_words),
+                lambda: length_reason(text, self.min_words, self.max_words),
             ),
-            (self.check_keywords, lambda: check_keywords(text, pattern)),
-            (self.check_punctuation, lambda: check_starts_with_punctuation(text)),
-            (self.check_non_ascii, lambda: check_starts_non_ascii(text)),
-            (self.check_program, lambda: check_program_request(text)),
+            (self.check_keywords, lambda: keyword_reason(text, pattern)),
+            (self.check_punctuation, lambda: punctuation_reason(text)),
+            (self.check_non_ascii, lambda: non_ascii_reason(text)),
+            (self.check_program, lambda: program_reason(text)),
         )
         for enabled, check in checks:
             if enabled and (reason := check()):
@@ -197,11 +198,17 @@ class FilterInstructions(DropRecorder):
         for row in inputs:
             text = row.get("instruction") or ""
             words = word_count(text)
-            reason = self.reason_for(text, pattern) if text.strip() else "empty"
+            reason = self.reason_for(text, pattern) if text.strip() else Reason.EMPTY
             if reason is not None:
                 self.drop(row.get("candidate_id"), reason, text=text, score=words, row=row)
                 if not self.keep_rejected:
                     continue
-            kept.append({**row, "instruction_words": words, "instruction_filter_reason": reason})
+            kept.append(
+                {
+                    **row,
+                    "instruction_words": words,
+                    "instruction_filter_reason": reason and str(reason),
+                }
+            )
         self.flush_drops()
         yield kept

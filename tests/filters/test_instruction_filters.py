@@ -10,11 +10,11 @@ from distilabel_selfinstruct.filters.instruction_filters import (
     DEFAULT_BLACKLIST,
     FilterInstructions,
     blacklist_pattern,
-    check_keywords,
-    check_length,
-    check_program_request,
-    check_starts_non_ascii,
-    check_starts_with_punctuation,
+    keyword_reason,
+    length_reason,
+    program_reason,
+    non_ascii_reason,
+    punctuation_reason,
     word_count,
 )
 from distilabel_selfinstruct.pool import PoolStore
@@ -39,7 +39,7 @@ def test_word_count() -> None:
     ],
 )
 def test_check_length(text: str, expected: str | None) -> None:
-    assert check_length(text, 4, 150) == expected
+    assert length_reason(text, 4, 150) == expected
 
 
 @pytest.mark.parametrize(
@@ -60,24 +60,24 @@ def test_check_length(text: str, expected: str | None) -> None:
     ],
 )
 def test_blacklist_is_whole_word_and_case_insensitive(text: str, blocked: bool) -> None:
-    assert check_keywords(text, PATTERN) == ("blacklisted_keyword" if blocked else None)
+    assert keyword_reason(text, PATTERN) == ("blacklisted_keyword" if blocked else None)
 
 
 def test_blacklist_escapes_keywords_and_handles_empty_lists() -> None:
     pattern = blacklist_pattern(["a.b", ""])
     assert pattern is not None
-    assert check_keywords("Explain a.b in detail.", pattern) == "blacklisted_keyword"
+    assert keyword_reason("Explain a.b in detail.", pattern) == "blacklisted_keyword"
     # "." is literal, not "any character".
-    assert check_keywords("Explain axb in detail.", pattern) is None
+    assert keyword_reason("Explain axb in detail.", pattern) is None
     assert blacklist_pattern([]) is None and blacklist_pattern([""]) is None
-    assert check_keywords("Draw a map of the map.", None) is None
+    assert keyword_reason("Draw a map of the map.", None) is None
 
 
 def test_blacklist_keywords_with_punctuation_at_the_edges() -> None:
     pattern = blacklist_pattern(["c++", ".net"])
-    assert check_keywords("Teach me c++ basics.", pattern) == "blacklisted_keyword"
-    assert check_keywords("Build a site with .net today.", pattern) == "blacklisted_keyword"
-    assert check_keywords("Teach me c+ basics.", pattern) is None
+    assert keyword_reason("Teach me c++ basics.", pattern) == "blacklisted_keyword"
+    assert keyword_reason("Build a site with .net today.", pattern) == "blacklisted_keyword"
+    assert keyword_reason("Teach me c+ basics.", pattern) is None
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_blacklist_keywords_with_punctuation_at_the_edges() -> None:
     ],
 )
 def test_check_starts_with_punctuation(text: str, expected: str | None) -> None:
-    assert check_starts_with_punctuation(text) == expected
+    assert punctuation_reason(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_check_starts_with_punctuation(text: str, expected: str | None) -> None:
     ],
 )
 def test_check_starts_non_ascii(text: str, expected: str | None) -> None:
-    assert check_starts_non_ascii(text) == expected
+    assert non_ascii_reason(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -118,7 +118,7 @@ def test_check_starts_non_ascii(text: str, expected: str | None) -> None:
     ],
 )
 def test_check_program_request(text: str, expected: str | None) -> None:
-    assert check_program_request(text) == expected
+    assert program_reason(text) == expected
 
 
 # -- FilterInstructions ------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""Stage 5: admission to the pool — the loop's single writer of accepted tasks.
+
+`RougeLFilter` scores candidates against the pool as it was when their batch started;
+this step admits them one at a time: a replayed candidate (a batch re-run after a crash)
+keeps its earlier acceptance, a new one is checked against what was admitted since it was
+scored (so novelty holds against the whole pool however the steps overlap), then against
+the run's stop rule (is enough already on its way?), then written.
+"""
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from distilabel.steps import StepInput
+
+from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
+from distilabel_selfinstruct.filters.base import DropRecorder
+from distilabel_selfinstruct.filters.rouge_index import RougeLIndex
+
+if TYPE_CHECKING:
+    from distilabel.typing import StepOutput
+
+
+class AdmitToPool(DropRecorder):
+    """Adds novel candidates to the run's pool store while the run still needs them.
+
+    Per row, in order: a candidate the store already accepted passes unchanged (a replay);
+    a candidate too similar (ROUGE-L above the run's threshold) to a task admitted after it
+    was scored is dropped as `rouge_l_too_similar`; while the stop rule says the target is
+    met or enough tasks are in flight, it is dropped as `target_reached` /
+    `enough_in_flight`, so the LLM stages after it are not spent on tasks the run cannot
+    use; a candidate whose exact text another candidate holds is dropped as
+    `duplicate_instruction`; the rest join the pool.
+
+    Attributes:
+        run: the run's `BootstrapRun` (pool store, stop rule, ROUGE-L settings); required.
+
+    Input columns:
+        - instruction (`str`): the candidate.
+        - candidate_id (`str`): identifies it across replays.
+        - rouge_l_max (`float`): its score against the pool it was scored on.
+        - most_similar_task_id (`str`): the pool task with that score.
+        - rouge_l_pool_seq (`int`): the newest pool entry that score covers.
+
+    Output columns:
+        - task_id (`str`): the pool's id of the admitted task.
+        - rouge_l_max (`float`): the max ROUGE-L F-measure to the whole pool.
+        - most_similar_task_id (`str`): the pool task with that score.
+        - most_similar_instruction (`str`): its text.
+
+    Categories:
+        - filtering
+    """
+
+    stage: ClassVar[Stage] = Stage.ADMISSION
+    needs_run: ClassVar[bool] = True
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["instruction", "candidate_id", "rouge_l_max", "rouge_l_pool_seq"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["task_id", "rouge_l_max", "most_similar_task_id", "most_similar_instruction"]
+
+    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
+        store, run = self.store, self.run
+        assert store is not None and run is not None
+        rule = run.stop_rule(batch_size=1)
+        admitted: list[dict[str, Any]] = []
+        for row in inputs:
+            candidate_id, text = row.get("candidate_id"), row.get("instruction") or ""
+            if not candidate_id:
+                raise ValueError(f"step '{self.name}': a row without candidate_id: {text!r}")
+            if store.accepted_candidate(candidate_id) is not None:
+                admitted.append(row)
+                continue
+            if row.get("rouge_l_pool_seq") is None:
+                # Scored without the pool store: novelty against the pool is unknown.
+                raise ValueError(
+                    f"step '{self.name}': rows arrive without rouge_l_pool_seq; give the"
+                    " RougeLFilter before it the same `run`"
+                )
+            row = self._rescored(row, int(row["rouge_l_pool_seq"]))
+            if row["rouge_l_max"] > run.rouge_threshold:
+                self.drop(
+                    candidate_id,
+                    Reason.ROUGE_L_TOO_SIMILAR,
+                    text=text,
+                    score=row["rouge_l_max"],
+                    row=row,
+                    stage=Stage.ROUGE_L,
+                )
+                continue
+            refusal = rule.admission(store.state())
+            if refusal is not None:
+                self.drop(candidate_id, refusal, text=text, score=row["rouge_l_max"], row=row)
+                continue
+            task_id = store.accept(
+                candidate_id=candidate_id,
+                instruction=text,
+                bootstrap_round=row.get("bootstrap_round"),
+                rouge_l_max=row["rouge_l_max"],
+                most_similar_task_id=row.get("most_similar_task_id"),
+            )
+            if task_id is None:
+                # Same text as a pool task: only reachable with a threshold of 1.0.
+                self.drop(candidate_id, Reason.DUPLICATE_INSTRUCTION, text=text, score=1.0, row=row)
+                continue
+            admitted.append({**row, "task_id": task_id})
+        self.flush_drops()
+        yield admitted
+
+    def _rescored(self, row: dict[str, Any], scored_through: int) -> dict[str, Any]:
+        """The row scored against the pool entries admitted after `scored_through` too."""
+        assert self.store is not None and self.run is not None
+        newer = self.store.tasks(after_seq=scored_through)
+        if not newer:
+            return row
+        index = RougeLIndex(tokenizer=self.run.rouge_tokenizer)
+        index.add([task["instruction"] for task in newer])
+        match = index.best_match(row.get("instruction") or "")
+        if match.score <= (row.get("rouge_l_max") or 0.0):
+            return row
+        similar = newer[match.index]
+        return {
+            **row,
+            "rouge_l_max": match.score,
+            "most_similar_task_id": similar["task_id"],
+            "most_similar_instruction": similar["instruction"],
+        }

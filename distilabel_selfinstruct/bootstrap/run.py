@@ -1,0 +1,83 @@
+"""`BootstrapRun`: the one object the bootstrap loop's steps share.
+
+distilabel's graph has no back edge, so the loop's steps meet in the pool store. What they
+must agree on — where the pool lives, the target, the seeds, the stop rule's settings — is
+this one pydantic model: `build_pipeline` hands the same instance to every loop step, each
+step's YAML carries it, and a step that needs it and lacks it fails at load instead of
+quietly opening a pool of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from distilabel_selfinstruct.bootstrap.stop import StopRule, default_round_limit
+from distilabel_selfinstruct.pool import PoolStore, open_pool_store
+
+
+class BootstrapRun(BaseModel):
+    """Where a Self-Instruct run keeps its pool, what it aims for and when it stops.
+
+    Attributes:
+        pool_path: the run's pool store (SQLite file, created if missing).
+        num_instructions: finished machine tasks (with instances) the run ends with.
+        seeds_path: seed JSONL files (official Self-Instruct format) as the user gave them;
+            `None` (or `["bundled"]`) is the set shipped in the package.
+        expected_survival: share of accepted tasks expected to finish, until measured.
+        in_flight_margin: admit tasks while the expected finished count is below this
+            times the target.
+        max_rounds: rounds one invocation may generate before it gives up (default: 4
+            prompts per wanted task, at least 20 rounds).
+        stall_timeout_s: while the generator waits for the tasks in flight, give up after
+            this long without any of them finishing or being dropped.
+        rouge_threshold: a candidate whose ROUGE-L F to any pool task is above this is not
+            novel (paper: 0.7); the scorer and the pool's gate both apply it.
+        rouge_tokenizer: `rouge_score` (exactly rouge-score's, drops non-ASCII) or
+            `unicode` (also compares non-Latin scripts).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    pool_path: str
+    num_instructions: int = Field(default=100, gt=0)
+    seeds_path: Optional[list[str]] = None
+    expected_survival: float = Field(default=0.8, gt=0, le=1)
+    in_flight_margin: float = Field(default=1.25, ge=1)
+    max_rounds: Optional[int] = Field(default=None, gt=0)
+    stall_timeout_s: float = Field(default=900.0, gt=0)
+    rouge_threshold: float = Field(default=0.7, ge=0, le=1)
+    rouge_tokenizer: Literal["rouge_score", "unicode"] = "rouge_score"
+
+    @field_validator("seeds_path", mode="before")
+    @classmethod
+    def _split_seed_list(cls, value: Any) -> Any:
+        # A comma-joined string (the command line's and older YAML's form) is a list.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def open_store(self) -> PoolStore:
+        return open_pool_store(self.pool_path)
+
+    def stop_rule(self, batch_size: int) -> StopRule:
+        """The rule for rounds of `batch_size` prompts."""
+        return StopRule(
+            target=self.num_instructions,
+            expected_survival=self.expected_survival,
+            in_flight_margin=self.in_flight_margin,
+            round_limit=self.max_rounds or default_round_limit(self.num_instructions, batch_size),
+        )
+
+
+def require_run(step: Any) -> BootstrapRun:
+    """The step's `run`, or a one-line error saying how to give it one."""
+    run = getattr(step, "run", None)
+    if run is None:
+        raise ValueError(
+            f"step '{step.name}' ({type(step).__name__}) needs `run`: the BootstrapRun shared"
+            " by the loop's steps (build_pipeline passes it; in a hand-built pipeline pass the"
+            " same BootstrapRun(pool_path=..., num_instructions=...) to every loop step)"
+        )
+    return run
