@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from distilabel_selfinstruct.files import atomic_write_text
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.pool import open_pool_store
 
 OFFICIAL_FILENAME = "self_instruct.jsonl"
 ALPACA_FILENAME = "alpaca.json"
@@ -82,7 +82,7 @@ def write_distiset(tasks: list[dict[str, Any]], path: str | Path) -> None:
 
 def export_run(pool_path: str | Path, output_dir: str | Path) -> dict[str, Path]:
     """Writes `self_instruct.jsonl` and `alpaca.json` for the run's finished tasks."""
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         tasks = store.completed()
     output_dir = Path(output_dir)
     paths = {"official": output_dir / OFFICIAL_FILENAME, "alpaca": output_dir / ALPACA_FILENAME}

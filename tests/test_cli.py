@@ -14,7 +14,7 @@ import pytest
 
 from distilabel_selfinstruct.pipeline import build_pipeline, pool_path_for
 from distilabel_selfinstruct.pool import open_pool_store
-from tests.test_pipeline import check_invariants, scripted_llm
+from tests.scripted import check_invariants, scripted_llm
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -92,7 +92,7 @@ def test_verbose_shows_distilabels_log_too(tmp_path: Path) -> None:
 
 
 def test_a_step_that_cannot_load_ends_in_three_short_lines(tmp_path: Path) -> None:
-    save_pipeline(tmp_path, target=3, seeds_path="gone.jsonl")
+    save_pipeline(tmp_path, target=3, seeds_path=["gone.jsonl"])
     result = run_cli(tmp_path, "run", "--config", "pipeline.yaml")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.commit import TASK_COLUMNS, CommitToPool, task_record
-from distilabel_selfinstruct.pool import PoolStore, task_id_for
+from distilabel_selfinstruct.pool import open_pool_store, task_id_for
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -32,8 +33,10 @@ def finished(instruction: str, **extra) -> dict:
     return row
 
 
-def make_step(pool_path: Path, **kwargs) -> CommitToPool:
-    step = CommitToPool(pool_path=str(pool_path), **kwargs)
+def make_step(pool_path: Path, num_instructions: int = 100) -> CommitToPool:
+    step = CommitToPool(
+        run=BootstrapRun(pool_path=str(pool_path), num_instructions=num_instructions)
+    )
     step.load()
     return step
 
@@ -54,7 +57,7 @@ def test_stores_finished_tasks_and_passes_them_on(pool_path: Path) -> None:
     # a row was resumed from the pool store.
     assert out == [task_record(row) for row in rows]
     assert "distilabel_metadata" not in out[0]
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         stored = store.completed()
     assert stored == [task_record(row) for row in rows]
     assert "distilabel_metadata" not in stored[0]
@@ -70,7 +73,7 @@ def test_caps_at_num_instructions(pool_path: Path) -> None:
     second = next(step.process([finished("Task four.")]))
     assert second == []
     step.unload()
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         assert store.completed_count() == 2
         assert store.drop_counts() == {("commit", "target_reached"): 2}
         assert {d["candidate_id"] for d in store.drops()} == {"cand-Task three.", "cand-Task four."}
@@ -88,7 +91,7 @@ def test_replays_dont_duplicate(pool_path: Path) -> None:
     # At the target, a replayed task still passes (it is not a new one).
     assert [row["instruction"] for row in out] == ["Task one.", "Task two."]
     assert not again.drop_counts
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         stored = store.completed()
     assert [r["instruction"] for r in stored] == ["Task one.", "Task two."]
     assert stored[1]["instances"] == [{"input": "x", "output": "y"}]
@@ -97,5 +100,5 @@ def test_replays_dont_duplicate(pool_path: Path) -> None:
 def test_duplicate_rows_within_a_batch_are_stored_once(pool_path: Path) -> None:
     step = make_step(pool_path, num_instructions=5)
     next(step.process([finished("Task one."), finished("Task one.")]))
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         assert store.completed_count() == 1

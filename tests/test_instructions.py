@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.instructions import (
     GenerateInstructions,
     ParsedList,
     SplitInstructions,
     parse_numbered_list,
 )
-from distilabel_selfinstruct.pool import PoolStore, candidate_id_for
+from distilabel_selfinstruct.pool import candidate_id_for, open_pool_store
 from distilabel_selfinstruct.testing import ScriptedLLM
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -192,7 +193,7 @@ def test_format_input_completion_style() -> None:
 
 
 def test_format_input_chat_style() -> None:
-    task = make_task("", prompt_style="chat", num_instructions=5)
+    task = make_task("", prompt_style="chat", instructions_per_prompt=5)
     prompt = task.format_input({"demonstrations": DEMONSTRATIONS})
     assert isinstance(prompt, list) and len(prompt) == 1
     assert prompt[0]["role"] == "user"
@@ -287,21 +288,21 @@ def test_split_expands_rows_with_stable_candidate_ids() -> None:
 
 
 def test_split_records_unparseable_replies(pool_path: Path) -> None:
-    step = make_split(pool_path=str(pool_path))
+    step = make_split(run=BootstrapRun(pool_path=str(pool_path)))
     next(step.process(split_rows()))
     assert step.drop_counts == {"unparseable_reply": 1}
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         assert store.drop_counts() == {("generation", "unparseable_reply"): 1}
         (drop,) = store.drops()
         assert drop["candidate_id"] == "r2p1" and drop["bootstrap_round"] == 2
     # A replayed batch doesn't count twice in the store.
     next(step.process(split_rows()))
     step.unload()
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         assert store.drop_counts() == {("generation", "unparseable_reply"): 1}
 
 
-def test_split_without_pool_path_only_counts() -> None:
+def test_split_without_a_run_only_counts() -> None:
     step = make_split()
     out = next(step.process([{"prompt_id": "r0p0", "instructions": None}]))
     assert out == []

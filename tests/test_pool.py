@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from distilabel_selfinstruct.pool import (
+    PoolState,
     PoolStore,
     candidate_id_for,
     normalize_instruction,
+    open_pool_store,
     task_id_for,
 )
 from distilabel_selfinstruct.seeds import Instance, SeedTask
@@ -33,7 +35,7 @@ def accept(store: PoolStore, instruction: str, candidate_id: str, score: float =
 
 @pytest.fixture
 def store(pool_path: Path):
-    with PoolStore(pool_path) as opened:
+    with open_pool_store(pool_path) as opened:
         yield opened
 
 
@@ -49,7 +51,7 @@ def test_ids_are_content_ids() -> None:
 
 
 def test_store_creates_missing_parent_directories(tmp_path: Path) -> None:
-    with PoolStore(tmp_path / "a" / "b" / "pool.sqlite") as store:
+    with open_pool_store(tmp_path / "a" / "b" / "pool.sqlite") as store:
         assert store.count() == 0
     assert (tmp_path / "a" / "b" / "pool.sqlite").exists()
 
@@ -155,7 +157,7 @@ def test_counters(store: PoolStore) -> None:
 
 def test_two_stores_on_one_file_see_each_others_writes(pool_path: Path) -> None:
     # Two connections stand for two distilabel step processes.
-    with PoolStore(pool_path) as writer, PoolStore(pool_path) as reader:
+    with open_pool_store(pool_path) as writer, open_pool_store(pool_path) as reader:
         writer.add_seeds(SEEDS)
         assert reader.count("seed") == 2
         task_id = accept(reader, "Write a haiku about rust.", "c1")
@@ -170,14 +172,12 @@ def test_two_stores_on_one_file_see_each_others_writes(pool_path: Path) -> None:
         assert writer.completed_count() == 1
         assert reader.counters() == writer.counters() == {"n": 2}
     # And the data outlives the connections.
-    with PoolStore(pool_path) as again:
+    with open_pool_store(pool_path) as again:
         assert again.count() == 3 and again.completed_count() == 1
 
 
 def test_unfinished_tasks_are_accepted_but_neither_finished_nor_lost(pool_path) -> None:
-    from distilabel_selfinstruct.pool import PoolStore as Store
-
-    with Store(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         ids = [
             store.accept(
                 candidate_id=f"c{i}",
@@ -206,3 +206,78 @@ def test_accept_refuses_an_instruction_the_pool_already_holds_for_another_candid
     assert first is not None
     assert accept(store, "Write a haiku about rust.", "c2") is None
     assert store.count("machine") == 1
+
+
+# -- transactions and the loop's state ---------------------------------------------------------
+
+
+def test_a_failed_write_rolls_back_everything_it_did(store: PoolStore) -> None:
+    records = [
+        {"task_id": "machine_a", "instruction": "a", "instances": []},
+        {"instruction": "no id: the write fails half way"},
+    ]
+    with pytest.raises(KeyError):
+        store.complete(records)
+    assert store.completed_count() == 0
+    assert not store._connection.in_transaction
+
+
+def test_writes_run_inside_one_transaction(store: PoolStore, monkeypatch) -> None:
+    seen: list[bool] = []
+    original = store._write
+
+    def spying_write():
+        manager = original()
+        connection = manager.__enter__()
+        seen.append(connection.in_transaction)
+        return _Reentered(manager, connection)
+
+    class _Reentered:
+        def __init__(self, manager, connection):
+            self.manager, self.connection = manager, connection
+
+        def __enter__(self):
+            return self.connection
+
+        def __exit__(self, *exc):
+            return self.manager.__exit__(*exc)
+
+    monkeypatch.setattr(store, "_write", spying_write)
+    store.increment("rounds")
+    store.add_seeds(SEEDS)
+    assert seen == [True, True]
+    assert store.counters() == {"rounds": 1}
+
+
+def test_complete_never_stores_more_than_the_limit(store: PoolStore) -> None:
+    first = {"task_id": "machine_a", "instruction": "a", "instances": []}
+    second = {"task_id": "machine_b", "instruction": "b", "instances": []}
+    assert store.complete([first], limit=1) == 1
+    assert store.complete([second], limit=1) == 0
+    # A replay of a stored task is not a new one: it is stored again (latest write wins).
+    assert store.complete([{**first, "instruction": "a2"}], limit=1) == 1
+    assert [task["instruction"] for task in store.completed()] == ["a2"]
+
+
+def test_state_counts_finished_accepted_lost_and_rounds(store: PoolStore) -> None:
+    store.add_seeds(SEEDS)
+    ids = [accept(store, text, f"c{i}") for i, text in enumerate(["one two", "three", "four"])]
+    store.complete([{"task_id": ids[0], "instruction": "one two", "instances": []}])
+    store.record_drops(
+        [{"candidate_id": "c1", "stage": "instances", "reason": "no_valid_instances"}]
+    )
+    # A drop before the pool, or of an instance, is not a lost task.
+    store.record_drops([{"candidate_id": "c2", "stage": "instance_filters", "reason": "duplicate"}])
+    store.increment("rounds", 2)
+    state = store.state()
+    assert state == PoolState(finished=1, accepted=3, lost=1, rounds=2)
+    assert state.in_flight == 1
+
+
+def test_meta_values_are_set_cleared_and_shared(pool_path: Path) -> None:
+    with open_pool_store(pool_path) as writer, open_pool_store(pool_path) as reader:
+        assert reader.meta("stop_reason") is None
+        writer.set_meta("stop_reason", "round limit")
+        assert reader.meta("stop_reason") == "round limit"
+        writer.set_meta("stop_reason", None)
+        assert reader.meta("stop_reason") is None

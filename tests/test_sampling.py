@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun
+from distilabel_selfinstruct.bootstrap.stop import STOP_REASON
+from distilabel_selfinstruct.pool import PoolStore, open_pool_store
 from distilabel_selfinstruct.sampling import SampleDemonstrations, sample_demonstrations
 from distilabel_selfinstruct.seeds import bundled_seed_path, load_seed_tasks
 
@@ -100,8 +102,17 @@ def test_recency_bias_favours_the_newest() -> None:
     assert biased_newest > 3 * uniform_newest
 
 
+RUN_SETTINGS = ("num_instructions", "max_rounds", "seeds_path", "stall_timeout_s")
+
+
 def make_step(pool_path: Path, **kwargs) -> SampleDemonstrations:
-    step = SampleDemonstrations(pool_path=str(pool_path), **kwargs)
+    settings = {key: kwargs.pop(key) for key in RUN_SETTINGS if key in kwargs}
+    step = SampleDemonstrations(
+        run=BootstrapRun(pool_path=str(pool_path), **settings),
+        poll_s=0.01,
+        heartbeat_s=0.05,
+        **kwargs,
+    )
     step.load()
     return step
 
@@ -119,7 +130,7 @@ def accept(store: PoolStore, instruction: str) -> str:
 def test_load_adds_the_bundled_seeds_once(pool_path: Path) -> None:
     make_step(pool_path).unload()
     step = make_step(pool_path)
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         assert store.count("seed") == len(load_seed_tasks(bundled_seed_path()))
     step.unload()
 
@@ -140,7 +151,7 @@ def test_rounds_have_the_documented_columns(pool_path: Path) -> None:
         assert [seeds[i] for i in row["demonstration_ids"]] == row["demonstrations"]
     rows, _ = next(rounds)
     assert [row["prompt_id"] for row in rows] == ["r1p0", "r1p1", "r1p2"]
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         assert store.counters()["instruction_prompts"] == 6
     step.unload()
 
@@ -165,7 +176,7 @@ def test_machine_tasks_accepted_between_rounds_become_demonstrations(pool_path: 
     rounds = step.process()
     rows, _ = next(rounds)
     assert not any(i.startswith("machine_") for row in rows for i in row["demonstration_ids"])
-    with PoolStore(pool_path) as store:  # another process, e.g. RougeLFilter
+    with open_pool_store(pool_path) as store:  # another process, e.g. RougeLFilter
         new_id = accept(store, "Write a haiku about rust.")
     rows, _ = next(rounds)
     for row in rows:
@@ -175,62 +186,78 @@ def test_machine_tasks_accepted_between_rounds_become_demonstrations(pool_path: 
         assert len(row["demonstrations"]) == 8
 
 
-def test_stops_when_finished_tasks_reach_the_target(pool_path: Path) -> None:
+def test_ends_the_stream_when_finished_tasks_reach_the_target(pool_path: Path) -> None:
     step = make_step(pool_path, batch_size=2, num_instructions=2, max_rounds=100)
     rounds = step.process()
     assert next(rounds)[1] is False
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         ids = [accept(store, f"Machine task {i}.") for i in range(2)]
-    # Two in flight at the default survival of 0.8 are not expected to be enough.
-    assert next(rounds)[1] is False
-    with PoolStore(pool_path) as store:
-        store.complete([{"task_id": task_id, "instances": []} for task_id in ids])
+    # Two in flight at the prior survival of 0.8 are not expected to be enough.
     rows, last = next(rounds)
-    assert last is True and len(rows) == 2
+    assert last is False and len(rows) == 2
+    with open_pool_store(pool_path) as store:
+        store.complete([{"task_id": task_id, "instances": []} for task_id in ids])
+    assert next(rounds) == ([], True)
     with pytest.raises(StopIteration):
         next(rounds)
+    with open_pool_store(pool_path) as store:
+        assert store.meta(STOP_REASON) is None
 
 
-def test_stops_when_in_flight_tasks_are_expected_to_reach_the_target(pool_path: Path) -> None:
+def test_waits_while_the_tasks_in_flight_are_enough_then_goes_on(pool_path: Path) -> None:
     step = make_step(pool_path, batch_size=2, num_instructions=4, max_rounds=100)
-    with PoolStore(pool_path) as store:
-        for i in range(5):
-            accept(store, f"Machine task {i}.")
-    # 5 in flight x 0.8 expected survival = 4.
-    assert next(step.process())[1] is True
-    assert step.expected_finished() == pytest.approx(4.0)
-
-
-def test_measured_survival_replaces_the_default(pool_path: Path) -> None:
-    step = make_step(pool_path, batch_size=2, num_instructions=100)
-    with PoolStore(pool_path) as store:
-        ids = [accept(store, f"Machine task {i}.") for i in range(10)]
-        store.complete([{"task_id": task_id, "instances": []} for task_id in ids[:3]])
+    rounds = step.process()
+    assert next(rounds)[1] is False  # an invocation always runs one round first
+    with open_pool_store(pool_path) as store:
+        ids = [accept(store, f"Machine task {i}.") for i in range(6)]
+    # 6 in flight x 0.8 >= 4: it waits, yielding empty batches so a stop request reaches it.
+    assert next(rounds) == ([], False)
+    assert next(rounds) == ([], False)
+    with open_pool_store(pool_path) as store:
         store.record_drops(
             [
-                {"candidate_id": i, "stage": "instances", "reason": "no_valid_instances"}
-                for i in ids[3:6]
+                {"candidate_id": f"cand-Machine task {i}.", "stage": "instances", "reason": "x"}
+                for i in range(4)
             ]
         )
-        # Drops before acceptance don't make an in-flight task lost.
-        store.record_drops(
-            [{"candidate_id": "x", "stage": "rouge_l", "reason": "rouge_l_too_similar"}]
-        )
-    # 3 finished, 3 lost, 4 in flight at the measured 3 / 6 survival.
-    assert step.expected_finished() == pytest.approx(3 + 4 * 0.5)
+        store.complete([{"task_id": ids[4], "instances": []}])
+    # 1 finished, 1 in flight: not enough any more, so another round.
+    rows, last = next(rounds)
+    assert last is False and [row["bootstrap_round"] for row in rows] == [1, 1]
+
+
+def test_gives_up_when_the_tasks_in_flight_stall(pool_path: Path) -> None:
+    step = make_step(pool_path, batch_size=2, num_instructions=2, stall_timeout_s=0.2)
+    rounds = step.process()
+    next(rounds)
+    with open_pool_store(pool_path) as store:
+        for i in range(4):
+            accept(store, f"Machine task {i}.")
+    batches = list(rounds)
+    assert batches[-1] == ([], True)
+    assert all(batch == ([], False) for batch in batches[:-1])
+    with open_pool_store(pool_path) as store:
+        reason = store.meta(STOP_REASON)
+    assert reason == "stopped at 0 of 2 tasks: no progress for 0 s with 4 tasks in flight"
 
 
 def test_stops_after_max_rounds(pool_path: Path) -> None:
     step = make_step(pool_path, batch_size=1, num_instructions=1000, max_rounds=3)
-    flags = [last for _, last in step.process()]
-    assert flags == [False, False, True]
+    batches = list(step.process())
+    assert [last for _, last in batches] == [False, False, False, True]
+    assert batches[-1] == ([], True)
+    with open_pool_store(pool_path) as store:
+        assert store.meta(STOP_REASON) == (
+            "stopped at 0 of 1000 tasks: round limit reached (3 rounds)"
+        )
 
 
-def test_default_round_limit(pool_path: Path) -> None:
-    step = make_step(pool_path, batch_size=4, num_instructions=100)
-    assert step._round_limit() == 100
-    step = make_step(pool_path, batch_size=4, num_instructions=2)
-    assert step._round_limit() == 20
+def test_a_rerun_of_a_finished_run_generates_nothing(pool_path: Path) -> None:
+    step = make_step(pool_path, batch_size=2, num_instructions=1)
+    with open_pool_store(pool_path) as store:
+        task_id = accept(store, "Machine task.")
+        store.complete([{"task_id": task_id, "instances": []}])
+    assert list(step.process()) == [([], True)]
 
 
 def test_seeds_path_accepts_several_files(pool_path: Path, tmp_path: Path) -> None:
@@ -238,8 +265,8 @@ def test_seeds_path_accepts_several_files(pool_path: Path, tmp_path: Path) -> No
     one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
     one.write_text("\n".join(lines[:10]) + "\n", encoding="utf-8")
     two.write_text("\n".join(lines[10:15]) + "\n", encoding="utf-8")
-    step = make_step(pool_path, seeds_path=f"{one}, {two}", batch_size=1)
-    with PoolStore(pool_path) as store:
+    step = make_step(pool_path, seeds_path=[str(one), str(two)], batch_size=1)
+    with open_pool_store(pool_path) as store:
         assert store.count("seed") == 15
     rows, _ = next(step.process())
     assert len(rows[0]["demonstrations"]) == 8

@@ -1,18 +1,15 @@
 """The whole bootstrap pipeline ending in Argilla: pushes, re-runs without duplicates, and
 keeps its local output when the server is down."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from distilabel_selfinstruct.pipeline import build_pipeline, pool_path_for
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.pool import open_pool_store
+from tests.scripted import scripted_llm
 
 from .helpers import unused_port
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from test_pipeline import scripted_llm  # noqa: E402
 
 
 def run_bootstrap(output: Path, argilla: dict) -> list[dict]:
@@ -25,7 +22,7 @@ def run_bootstrap(output: Path, argilla: dict) -> list[dict]:
         argilla=argilla,
     )
     pipeline.run(use_cache=False)
-    with PoolStore(pool_path_for(output)) as store:
+    with open_pool_store(pool_path_for(output)) as store:
         return store.completed()
 
 

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.filters.instance_filters import (
     FilterInstances,
     filter_instances,
     instance_reason,
 )
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.pool import open_pool_store
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -201,9 +202,9 @@ def test_step_records_drops_in_the_pool_store(pool_path: Path) -> None:
         row("all_bad", [inst("a", "")]),
         row("nothing_parsed", []),
     ]
-    _, step = run(rows, pool_path=str(pool_path))
+    _, step = run(rows, run=BootstrapRun(pool_path=str(pool_path)))
     step.unload()
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         assert store.drop_counts() == {
             ("instance_filters", "empty_output"): 2,
             # Task-level drops use the step's stage: they are lost in-flight tasks.
@@ -217,8 +218,11 @@ def test_step_records_drops_in_the_pool_store(pool_path: Path) -> None:
 
 def test_too_few_labels_drops_are_all_recorded(pool_path: Path) -> None:
     instances = [inst("Loved it.", "Positive"), inst("Great!", "Positive")]
-    _, step = run([row("t", instances, True, ["Positive", "Negative"])], pool_path=str(pool_path))
+    _, step = run(
+        [row("t", instances, True, ["Positive", "Negative"])],
+        run=BootstrapRun(pool_path=str(pool_path)),
+    )
     step.unload()
     assert step.drop_counts["too_few_labels"] == 2
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         assert store.drop_counts()[("instance_filters", "too_few_labels")] == 2

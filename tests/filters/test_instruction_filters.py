@@ -6,18 +6,19 @@ from pathlib import Path
 
 import pytest
 
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.filters.instruction_filters import (
     DEFAULT_BLACKLIST,
     FilterInstructions,
     blacklist_pattern,
     keyword_reason,
     length_reason,
-    program_reason,
     non_ascii_reason,
+    program_reason,
     punctuation_reason,
     word_count,
 )
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.pool import open_pool_store
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -207,9 +208,9 @@ def test_runtime_bounds_and_blacklist() -> None:
 
 
 def test_drops_are_recorded_in_the_pool_store(pool_path: Path) -> None:
-    _, step = run(make_rows(), pool_path=str(pool_path))
+    _, step = run(make_rows(), run=BootstrapRun(pool_path=str(pool_path)))
     step.unload()
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         assert store.drop_counts() == {
             ("instruction_filters", reason): 1 for reason in ROWS if reason != "ok"
         }

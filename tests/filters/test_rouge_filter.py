@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from rouge_score import rouge_scorer
 
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.filters.rouge import RougeLFilter
-from distilabel_selfinstruct.pool import PoolStore, task_id_for
+from distilabel_selfinstruct.pool import open_pool_store, task_id_for
 from distilabel_selfinstruct.seeds import SeedTask, bundled_seed_path, load_seed_tasks
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -47,7 +48,7 @@ def run(step: RougeLFilter, rows: list[dict]) -> list[dict]:
 
 
 def reference_step(**kwargs) -> RougeLFilter:
-    return make_step(reference_path=str(bundled_seed_path()), **kwargs)
+    return make_step(reference_path=[str(bundled_seed_path())], **kwargs)
 
 
 def test_drops_a_near_copy_of_a_seed_and_accepts_a_novel_one(seeds: list[SeedTask]) -> None:
@@ -149,12 +150,12 @@ def test_instruction_column() -> None:
     assert [row["text"] for row in out] == [NOVEL]
 
 
-# -- with the pool store ---------------------------------------------------------------------
+# -- with the run's pool store (scoring only; AdmitToPool writes) ---------------------------
 
 
 @pytest.fixture
 def seeded_pool(pool_path: Path, seeds: list[SeedTask]) -> Path:
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         store.add_seeds(seeds)
     return pool_path
 
@@ -163,8 +164,14 @@ def candidate(text: str, candidate_id: str, bootstrap_round: int = 2) -> dict:
     return {"instruction": text, "candidate_id": candidate_id, "bootstrap_round": bootstrap_round}
 
 
-def test_pool_store_gets_accepted_rows_and_drops(seeded_pool: Path, seeds: list[SeedTask]) -> None:
-    step = make_step(pool_path=str(seeded_pool))
+def loop_step(pool: Path, **kwargs) -> RougeLFilter:
+    return make_step(run=BootstrapRun(pool_path=str(pool)), **kwargs)
+
+
+def test_scores_against_the_store_without_writing_it(
+    seeded_pool: Path, seeds: list[SeedTask]
+) -> None:
+    step = loop_step(seeded_pool)
     out = run(
         step,
         [
@@ -174,44 +181,43 @@ def test_pool_store_gets_accepted_rows_and_drops(seeded_pool: Path, seeds: list[
         ],
     )
     step.unload()
-    assert [row["candidate_id"] for row in out] == ["c1"]
-    with PoolStore(seeded_pool) as store:
-        (machine,) = store.tasks(origin="machine")
-        assert machine["task_id"] == out[0]["task_id"] == task_id_for(NOVEL)
-        assert machine["instruction"] == NOVEL and machine["bootstrap_round"] == 2
-        assert store.accepted_candidate("c1") == {
-            "task_id": task_id_for(NOVEL),
-            "rouge_l_max": out[0]["rouge_l_max"],
-            "most_similar_task_id": out[0]["most_similar_task_id"],
-        }
-        assert store.drop_counts() == {("rouge_l", "rouge_l_too_similar"): 2}
-        drops = {d["candidate_id"]: d for d in store.drops()}
-        assert drops["c3"]["score"] == pytest.approx(rouge(NOVEL, NOVEL_VARIANT))
-        assert drops["c3"]["text"] == NOVEL_VARIANT
+    # The variant is only too similar to c1, which is not in the pool yet: that check is
+    # AdmitToPool's, against what was admitted after scoring.
+    assert [row["candidate_id"] for row in out] == ["c1", "c3"]
+    assert {row["rouge_l_pool_seq"] for row in out} == {len(seeds)}
+    with open_pool_store(seeded_pool) as store:
+        assert store.count("machine") == 0
+        assert store.drop_counts() == {("rouge_l", "rouge_l_too_similar"): 1}
+        assert store.drops()[0]["candidate_id"] == "c2"
 
 
 def test_replayed_candidate_passes_with_its_recorded_score(seeded_pool: Path) -> None:
-    first = make_step(pool_path=str(seeded_pool))
-    (accepted,) = run(first, [candidate(NOVEL, "c1")])
-    first.unload()
-    # A restarted step replays the same batch: the candidate is in the pool already.
-    again = make_step(pool_path=str(seeded_pool))
-    (replayed,) = run(again, [candidate(NOVEL, "c1")])
-    for key in ("task_id", "rouge_l_max", "most_similar_task_id", "most_similar_instruction"):
-        assert replayed[key] == accepted[key], key
+    with open_pool_store(seeded_pool) as store:
+        task_id = store.accept(
+            candidate_id="c1",
+            instruction=NOVEL,
+            bootstrap_round=1,
+            rouge_l_max=0.25,
+            most_similar_task_id="seed_task_0",
+        )
+    step = loop_step(seeded_pool)
+    # A restarted run replays the candidate: it is in the pool already, as itself.
+    (replayed,) = run(step, [candidate(NOVEL, "c1")])
+    assert replayed["task_id"] == task_id
+    assert replayed["rouge_l_max"] == 0.25
+    assert replayed["most_similar_task_id"] == "seed_task_0"
+    assert replayed["most_similar_instruction"] is not None
     assert replayed["rouge_l_reason"] is None
-    assert not again.drop_counts
-    # The same text under another candidate id is a duplicate.
-    assert run(again, [candidate(NOVEL, "c9")]) == []
-    assert again.drop_counts == {"rouge_l_too_similar": 1}
-    with PoolStore(seeded_pool) as store:
-        assert store.count("machine") == 1
+    assert not step.drop_counts
+    # The same text under another candidate id is a copy of a pool task.
+    assert run(step, [candidate(NOVEL, "c9")]) == []
+    assert step.drop_counts == {"rouge_l_too_similar": 1}
 
 
-def test_tasks_accepted_elsewhere_are_read_before_each_batch(seeded_pool: Path) -> None:
-    step = make_step(pool_path=str(seeded_pool))
+def test_tasks_admitted_elsewhere_are_read_before_each_batch(seeded_pool: Path) -> None:
+    step = loop_step(seeded_pool)
     assert run(step, [candidate(OTHER_NOVEL, "c0")])
-    with PoolStore(seeded_pool) as store:  # e.g. another replica of the step
+    with open_pool_store(seeded_pool) as store:
         store.accept(
             candidate_id="elsewhere",
             instruction=NOVEL,
@@ -222,52 +228,15 @@ def test_tasks_accepted_elsewhere_are_read_before_each_batch(seeded_pool: Path) 
     assert run(step, [candidate(NOVEL_VARIANT, "c1")]) == []
 
 
-def test_max_pool_size_gives_target_reached(seeded_pool: Path) -> None:
-    step = make_step(pool_path=str(seeded_pool), max_pool_size=1, keep_rejected=True)
-    rows = run(step, [candidate(NOVEL, "c1"), candidate(OTHER_NOVEL, "c2")])
-    assert [row["rouge_l_reason"] for row in rows] == [None, "target_reached"]
-    step.unload()
-    with PoolStore(seeded_pool) as store:
-        assert store.count("machine") == 1
-        assert store.drop_counts() == {("rouge_l", "target_reached"): 1}
-    # A new step sees the full pool at once; a too-similar row keeps its own reason.
-    step = make_step(pool_path=str(seeded_pool), max_pool_size=1, keep_rejected=True)
-    rows = run(
-        step,
-        [
-            candidate("Give three tips for keeping houseplants alive.", "c3"),
-            candidate(NOVEL_VARIANT, "c4"),
-        ],
-    )
-    assert [row["rouge_l_reason"] for row in rows] == ["target_reached", "rouge_l_too_similar"]
-
-
-def test_enough_in_flight_stops_accepting_what_the_run_cannot_use(seeded_pool: Path) -> None:
-    # Target 2, margin 1.5: with the 0.8 prior, 4 tasks in flight are expected to finish 3.2
-    # >= 3, so the 5th novel candidate is not accepted.
-    step = make_step(
-        pool_path=str(seeded_pool), num_instructions=2, keep_rejected=True, expected_survival=0.8
-    )
-    texts = [
-        "Name three rivers that flow through Germany.",
-        "Suggest a weekly budget plan for a college student.",
-        "Explain how vaccines train the immune system.",
-        "Convert the following recipe from cups to grams.",
-        "Recommend a board game for four players who like strategy.",
-    ]
-    rows = run(step, [candidate(text, f"c{i}") for i, text in enumerate(texts)])
-    assert [row["rouge_l_reason"] for row in rows] == [None, None, None, None, "enough_in_flight"]
-    step.unload()
-    with PoolStore(seeded_pool) as store:
-        assert store.count("machine") == 4
-        # Once accepted tasks are lost downstream, the expectation drops and novel
-        # candidates are accepted again.
-        store.record_drops(
-            [
-                {"candidate_id": f"c{i}", "stage": "instances", "reason": "no_valid_instances"}
-                for i in range(4)
-            ]
+def test_the_runs_threshold_applies_in_the_loop(seeded_pool: Path) -> None:
+    step = make_step(run=BootstrapRun(pool_path=str(seeded_pool), rouge_threshold=0.99))
+    with open_pool_store(seeded_pool) as store:
+        store.accept(
+            candidate_id="c0",
+            instruction=NOVEL,
+            bootstrap_round=1,
+            rouge_l_max=0.3,
+            most_similar_task_id=None,
         )
-    step = make_step(pool_path=str(seeded_pool), num_instructions=2, keep_rejected=True)
-    rows = run(step, [candidate("Outline a plan to learn touch typing in a month.", "c9")])
-    assert rows[0]["rouge_l_reason"] is None
+    (row,) = run(step, [candidate(NOVEL_VARIANT, "c1")])
+    assert 0.7 < row["rouge_l_max"] <= 0.99

@@ -1,0 +1,46 @@
+"""`BootstrapRun`: the object the loop's steps share, and the error when a step lacks it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from distilabel_selfinstruct.admission import AdmitToPool
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun
+from distilabel_selfinstruct.commit import CommitToPool
+from distilabel_selfinstruct.sampling import SampleDemonstrations
+
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
+
+def test_seed_lists_accept_the_comma_form() -> None:
+    run = BootstrapRun(pool_path="p.sqlite", seeds_path="a.jsonl, b.jsonl")
+    assert run.seeds_path == ["a.jsonl", "b.jsonl"]
+    assert BootstrapRun(pool_path="p.sqlite").seeds_path is None
+
+
+def test_settings_are_validated_and_unknown_ones_refused() -> None:
+    with pytest.raises(ValidationError):
+        BootstrapRun(pool_path="p.sqlite", num_instructions=0)
+    with pytest.raises(ValidationError):
+        BootstrapRun(pool_path="p.sqlite", pool="other.sqlite")
+
+
+def test_stop_rule_takes_the_runs_settings() -> None:
+    run = BootstrapRun(pool_path="p.sqlite", num_instructions=7, max_rounds=3, in_flight_margin=2)
+    rule = run.stop_rule(batch_size=4)
+    assert (rule.target, rule.round_limit, rule.in_flight_margin) == (7, 3, 2)
+    assert BootstrapRun(pool_path="p", num_instructions=100).stop_rule(4).round_limit == 100
+
+
+@pytest.mark.parametrize("step_class", [SampleDemonstrations, AdmitToPool, CommitToPool])
+def test_a_loop_step_without_the_run_fails_at_load_and_opens_no_pool(
+    step_class, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    step = step_class(name="lonely")
+    with pytest.raises(ValueError, match=r"step 'lonely' .* needs `run`"):
+        step.load()
+    assert list(tmp_path.iterdir()) == []
