@@ -19,7 +19,7 @@ if __name__ == "__main__":
         llm=llm,
         num_instructions=200,
         output_dir="selfinstruct-openai-out",
-        rounds_batch_size=8,
+        batch_size=8,
         # Uncomment to push finished tasks to Argilla for review (ARGILLA_API_URL/KEY):
         # argilla={"dataset_name": "self-instruct-review"},
     )
