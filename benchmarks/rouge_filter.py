@@ -9,8 +9,9 @@ Measures, on the same pools and candidates:
   (c) ``RougeLIndex.best_match`` (many candidates);
 checks that all three agree on every max score and decision they measured,
 then simulates a bootstrap that grows the pool from the seeds to 52K accepted
-instructions through ``filter_batch`` and reports wall time, peak RSS and the
-histogram of max scores.
+instructions through the production path (``RougeLFilter``'s loop: for each
+candidate ``best_match``, then ``add`` when its score is not above 0.7) and
+reports wall time, peak RSS and the histogram of max scores.
 
 Usage:
     python benchmarks/rouge_filter.py                 # full run (~10 min)
@@ -40,7 +41,7 @@ from distilabel_selfinstruct.filters.rouge_index import RougeLIndex, tokenize
 ROOT = Path(__file__).resolve().parents[1]
 SEED_FILES = (
     ROOT / ".." / "shared" / "data" / "seed_tasks.jsonl",
-    ROOT / "seeds" / "seed_tasks.jsonl",
+    ROOT / "distilabel_selfinstruct" / "data" / "seed_tasks.jsonl",  # the bundled seeds
 )
 
 STARTERS = (
@@ -229,7 +230,15 @@ def compare_methods(
 
 
 def bootstrap(target: int, batch: int, seed: int, score_floor: float) -> dict[str, float]:
-    """Grows a pool from the seeds to `target` accepted texts via filter_batch."""
+    """Grows a pool from the seeds to `target` accepted texts, as RougeLFilter does.
+
+    Candidates come in rounds of `batch`; each is scored against the pool
+    (`best_match`) and appended to it (`add`) when its score is not above 0.7,
+    so later candidates of the round are compared with it. The pool size is
+    checked between rounds.
+    """
+    threshold = 0.7
+    floor = min(score_floor, threshold)  # keeps every decision exact
     rng = random.Random(seed)
     seeds = load_seeds()
     gen = SyntheticInstructions(rng, seeds)
@@ -245,7 +254,10 @@ def bootstrap(target: int, batch: int, seed: int, score_floor: float) -> dict[st
         texts = [next(gen) for _ in range(batch)]
         gen_time += time.perf_counter() - g0
         gen_cpu += time.process_time() - gc0
-        for match, _ in index.filter_batch(texts, threshold=0.7, score_floor=score_floor):
+        for text in texts:
+            match = index.best_match(text, score_floor=floor)
+            if not match.score > threshold:
+                index.add([text])
             histogram[min(int(match.score * 10), 9)] += 1
         candidates += batch
     wall = time.perf_counter() - t0 - gen_time
@@ -271,9 +283,14 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=10, help="candidates for (b)")
     parser.add_argument("--ours", type=int, default=2000, help="candidates for (c)")
     parser.add_argument("--bootstrap", type=int, default=52000, help="target pool, 0 = skip")
-    parser.add_argument("--batch", type=int, default=16, help="filter_batch size")
     parser.add_argument(
-        "--score-floor", type=float, default=0.0, help="filter_batch score_floor (0 = exact)"
+        "--batch", type=int, default=16, help="bootstrap candidates per round (pool size checks)"
+    )
+    parser.add_argument(
+        "--score-floor",
+        type=float,
+        default=0.0,
+        help="bootstrap best_match score_floor (0 = exact scores; decisions always exact)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="~1 minute run")

@@ -50,7 +50,7 @@ if __name__ == "__main__":
         )
         novelty = RougeLFilter(
             instruction_column="evolved_instruction",
-            reference_path="bundled",  # compare with the bundled seeds too
+            reference_path=["bundled"],  # compare with the bundled seeds too
         )
         load >> evolve >> rename >> heuristics >> novelty
     distiset = pipeline.run(use_cache=False)

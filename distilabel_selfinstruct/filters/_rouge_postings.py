@@ -16,12 +16,9 @@ class GrowableArray:
 
     __slots__ = ("_buf", "_size")
 
-    def __init__(self, dtype: type = np.int32, capacity: int = 4) -> None:
-        self._buf = np.empty(capacity, dtype=dtype)
+    def __init__(self, dtype: type) -> None:
+        self._buf = np.empty(4, dtype=dtype)
         self._size = 0
-
-    def __len__(self) -> int:
-        return self._size
 
     def append(self, value: int) -> None:
         if self._size == len(self._buf):
@@ -57,9 +54,6 @@ class Postings:
     def element(self, token: int, occurrence: int) -> int | None:
         """Element id of the `occurrence`-th (1-based) `token`, None if unseen."""
         return self._ids.get((token, occurrence))
-
-    def df(self, element: int) -> int:
-        return self._df[element]
 
     def add_item(self, item: int, tokens: list[int]) -> None:
         """Indexes `tokens` as pool item `item` (items are added in order)."""

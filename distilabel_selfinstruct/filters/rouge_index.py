@@ -144,9 +144,15 @@ class RougeLIndex:
         >>> idx.add(["Write a poem about the sea."])
         >>> idx.best_match("Write a poem about the ocean.")
         RougeLMatch(score=0.8333333333333334, index=0)
-        >>> results = idx.filter_batch(["Write a poem about the ocean.", "List 5 fruits."])
-        >>> [accepted for _, accepted in results], len(idx)
-        ([False, True], 2)
+
+        The Self-Instruct loop: keep a candidate unless its score is above the
+        threshold, then make it part of the pool for the next candidates.
+
+        >>> for text in ["Write a poem about the ocean.", "List 5 fruits."]:
+        ...     if not idx.best_match(text).score > 0.7:
+        ...         idx.add([text])
+        >>> len(idx)
+        2
     """
 
     def __init__(self, tokenizer: str = "rouge_score") -> None:
@@ -217,37 +223,10 @@ class RougeLIndex:
                 higher floor, the result is still exact whenever the max is
                 above the floor; otherwise it is some pair whose score is
                 ``<= score_floor`` (exact for that index, a lower bound of the
-                max), which is much cheaper to find.
+                max), which is much cheaper to find. A ``score > threshold``
+                decision is therefore exact for any floor ``<= threshold``.
         """
         return RougeLMatch(*self._search(self._token_ids(text, grow=False), score_floor))
-
-    def filter_batch(
-        self, texts: Iterable[str], threshold: float = 0.7, score_floor: float = 0.0
-    ) -> list[tuple[RougeLMatch, bool]]:
-        """Scores texts in order, appending each accepted one to the pool.
-
-        A text is accepted when its best score is ``<= threshold`` (rejected when
-        ``> threshold``, as in Self-Instruct), and is then part of the pool that
-        the following texts of the batch are compared against.
-
-        Args:
-            texts: candidate texts, in order.
-            threshold: rejection threshold on the max ROUGE-L F-measure.
-            score_floor: see `best_match`; the accept/reject decision stays exact
-                for any floor (it is capped at `threshold`), only the reported
-                score of accepted texts whose max is below the floor is a lower
-                bound instead of the max.
-        """
-        floor = min(score_floor, threshold)
-        out = []
-        for text in _texts(texts):
-            tids = self._token_ids(text, grow=True)
-            match = RougeLMatch(*self._search(tids, floor))
-            accepted = not match.score > threshold
-            if accepted:
-                self._add_tokens(tids)
-            out.append((match, accepted))
-        return out
 
     def _search(self, tids: list[int], floor: float) -> tuple[float, int]:
         n_items = len(self._seqs)

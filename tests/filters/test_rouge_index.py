@@ -1,10 +1,16 @@
-"""RougeLIndex must decide and score exactly as rouge-score's rougeL does."""
+"""RougeLIndex must decide and score exactly as rouge-score's rougeL does.
+
+Production (`RougeLFilter`, `AdmitToPool`) only calls `RougeLIndex.add` and
+`RougeLIndex.best_match`; the equivalence tests drive exactly that path.
+"""
 
 from __future__ import annotations
 
 import json
 import pickle
 import random
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from unittest import mock
 
@@ -25,7 +31,17 @@ from distilabel_selfinstruct.filters.rouge_index import (
     tokenize,
 )
 
-SEEDS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "seed_tasks.jsonl"
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLED_SEEDS = ROOT / "distilabel_selfinstruct" / "data" / "seed_tasks.jsonl"
+SHARED_SEEDS = ROOT / ".." / "shared" / "data" / "seed_tasks.jsonl"
+SEED_FILES = [
+    pytest.param(BUNDLED_SEEDS, id="bundled"),
+    pytest.param(
+        SHARED_SEEDS,
+        id="shared",
+        marks=pytest.mark.skipif(not SHARED_SEEDS.exists(), reason="../shared seeds absent"),
+    ),
+]
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 HYPO = settings(
     max_examples=150,
@@ -93,10 +109,10 @@ def naive_best(pool: list[str], text: str) -> RougeLMatch:
     return RougeLMatch(float(scores[best]), best)
 
 
-def naive_filter(
-    pool: list[str], texts: list[str], threshold: float
+def rouge_score_loop(
+    pool: Sequence[str], texts: list[str], threshold: float = 0.7
 ) -> list[tuple[RougeLMatch, bool]]:
-    """The Self-Instruct loop: reject when max(scores) > threshold, else add."""
+    """The Self-Instruct loop on rouge-score: reject when max(scores) > threshold, else add."""
     pool = list(pool)
     out = []
     for text in texts:
@@ -106,6 +122,29 @@ def naive_filter(
             pool.append(text)
         out.append((match, ok))
     return out
+
+
+def production_loop(
+    idx: RougeLIndex, texts: Sequence[str], threshold: float = 0.7, score_floor: float = 0.0
+) -> list[tuple[RougeLMatch, bool]]:
+    """What RougeLFilter does per row: `best_match`, then `add` the text when kept.
+
+    (RougeLFilter leaves `score_floor` at 0; the benchmark's --score-floor sets it.)
+    """
+    out = []
+    for text in texts:
+        match = idx.best_match(text, score_floor=score_floor)
+        ok = not match.score > threshold
+        if ok:
+            idx.add([text])
+        out.append((match, ok))
+    return out
+
+
+@cache
+def load_seeds(path: Path) -> tuple[str, ...]:
+    with path.open(encoding="utf-8") as f:
+        return tuple(json.loads(line)["instruction"] for line in f if line.strip())
 
 
 @HYPO
@@ -142,9 +181,10 @@ def test_threshold_tie_is_accepted() -> None:
     assert rouge_f(a, b) == 0.7
     idx = RougeLIndex()
     idx.add([a])
-    [(match, accepted)] = idx.filter_batch([b], threshold=0.7)
+    [(match, accepted)] = production_loop(idx, [b], threshold=0.7)
     assert match == RougeLMatch(0.7, 0)
     assert accepted
+    assert len(idx) == 2
 
 
 def dense_columns(min_df: int) -> mock._patch:
@@ -175,14 +215,16 @@ def test_best_match_is_exact_max_and_first_argmax(
     st.lists(instructions(max_words=12), max_size=15),
     st.sampled_from([0.0, 0.3, 0.5, 0.7, 0.9, 1.0]),
 )
-def test_filter_batch_matches_sequential_rouge_loop(
+def test_add_and_best_match_loop_matches_rouge_score_loop(
     pool: list[str], batch: list[str], threshold: float
 ) -> None:
+    # Texts added one at a time after their query, as RougeLFilter does: the
+    # index must stay exact while it grows (vocabulary, postings, dense columns).
     with dense_columns(2):
         idx = RougeLIndex()
         idx.add(pool)
-        got = idx.filter_batch(batch, threshold=threshold)
-    assert got == naive_filter(pool, batch, threshold)
+        got = production_loop(idx, batch, threshold=threshold)
+    assert got == rouge_score_loop(pool, batch, threshold)
     assert len(idx) == len(pool) + sum(ok for _, ok in got)
 
 
@@ -243,14 +285,15 @@ def test_large_pool_dense_columns_match_brute_force() -> None:
 
 
 def test_score_floor_keeps_decisions_and_true_scores() -> None:
+    # The benchmark's --score-floor path: the production loop with a floor.
     rng = random.Random(5)
     pool = synthetic_texts(rng, 1500)
     batch = synthetic_texts(rng, 300)
     exact, fast = RougeLIndex(), RougeLIndex()
     exact.add(pool)
     fast.add(pool)
-    expected = exact.filter_batch(batch)
-    got = fast.filter_batch(batch, score_floor=0.7)
+    expected = production_loop(exact, batch)
+    got = production_loop(fast, batch, score_floor=0.7)
     assert [ok for _, ok in got] == [ok for _, ok in expected]
     final_pool = pool + [t for t, (_, ok) in zip(batch, got, strict=True) if ok]
     skipped = 0
@@ -291,7 +334,7 @@ def test_pickle_round_trip_keeps_answers() -> None:
     idx.add(pool)
     copy = pickle.loads(pickle.dumps(idx))
     batch = synthetic_texts(rng, 30)
-    assert copy.filter_batch(batch) == idx.filter_batch(batch)
+    assert production_loop(copy, batch) == production_loop(idx, batch)
     assert len(copy) == len(idx)
 
 
@@ -299,8 +342,7 @@ def test_rejects_single_string() -> None:
     idx = RougeLIndex()
     with pytest.raises(TypeError):
         idx.add("write a poem")
-    with pytest.raises(TypeError):
-        idx.filter_batch("write a poem")
+    assert len(idx) == 0
 
 
 def test_empty_pool_and_empty_text() -> None:
@@ -311,7 +353,8 @@ def test_empty_pool_and_empty_text() -> None:
     # No tokens: rouge-score scores 0 against everything; argmax is the first.
     assert idx.best_match("...") == RougeLMatch(0.0, 0)
     assert idx.best_match("write a poem") == RougeLMatch(1.0, 1)
-    assert idx.filter_batch([]) == []
+    idx.add([])
+    assert len(idx) == 2
 
 
 def test_unicode_tokenizer_opt_in() -> None:
@@ -325,9 +368,10 @@ def test_unicode_tokenizer_opt_in() -> None:
     idx.add([zh, "Write a poem."])
     assert idx.best_match("写一首关于大海的诗") == RougeLMatch(1.0, 0)
     # LCS 6 of 8 and 9 characters: F = 12/17 > 0.7, a near-duplicate.
-    [(match, accepted)] = idx.filter_batch(["写一首关于山的歌"])
+    [(match, accepted)] = production_loop(idx, ["写一首关于山的歌"])
     assert match.index == 0 and match.score == pytest.approx(12 / 17)
     assert not accepted
+    assert len(idx) == 2
 
 
 def test_unknown_tokenizer() -> None:
@@ -335,22 +379,96 @@ def test_unknown_tokenizer() -> None:
         RougeLIndex(tokenizer="whitespace")
 
 
-@pytest.mark.skipif(not SEEDS.exists(), reason="seed_tasks.jsonl not available")
-def test_seed_file_filter_batch_matches_rouge_loop() -> None:
-    seeds = [json.loads(line)["instruction"] for line in SEEDS.open(encoding="utf-8")]
-    rng = random.Random(0)
-    # Near-duplicates of seeds (one word dropped or swapped) must be rejected
-    # exactly when rouge-score rejects them.
-    variants = []
-    for text in rng.sample(seeds, 40):
+def seed_near_duplicates(seeds: Sequence[str], rng: random.Random) -> list[str]:
+    """Adversarial edits of real seeds, around and exactly at the 0.7 threshold."""
+    out = []
+    for text in rng.sample(seeds, min(40, len(seeds))):
         words = text.split()
         i = rng.randrange(len(words))
         if rng.random() < 0.5:
-            del words[i]
+            del words[i]  # one word dropped
         else:
-            words[i] = rng.choice(["story", "list", "Python", "the"])
-        variants.append(" ".join(words))
+            words[i] = rng.choice(["story", "list", "Python", "the"])  # one word swapped
+        out.append(" ".join(words))
+    ten = [t for t in (tokenize(s) for s in seeds) if len(t) == 10]
+    for tokens in ten[:5]:
+        # 7 of 10 tokens kept: F = 0.7 exactly against the origin (accepted) ...
+        out.append(" ".join(tokens[:7] + ["zqa", "zqb", "zqc"]))
+        # ... and 8 of 10: F = 0.8 (rejected).
+        out.append(" ".join(tokens[:8] + ["zqd", "zqe"]))
+    for text in rng.sample(seeds, min(10, len(seeds))):
+        out.append(text)  # exact duplicate: 1.0
+        out.append(text.upper().replace(" ", "\n"))  # same tokens for rouge-score
+        out.append(" ".join(reversed(text.split())))  # same bag, LCS much lower
+        out.append(text + " " + rng.choice(seeds))  # a seed inside a longer text
+        out.append(" ".join(w for w in text.split() for _ in range(2)))  # every word twice
+    return out
+
+
+@pytest.mark.parametrize("path", SEED_FILES)
+def test_seed_file_production_loop_matches_rouge_score_loop(path: Path) -> None:
+    seeds = load_seeds(path)
+    candidates = seed_near_duplicates(seeds, random.Random(0))
     idx = RougeLIndex()
-    got = idx.filter_batch(seeds + variants)
-    assert got == naive_filter([], seeds + variants, 0.7)
-    assert not all(ok for _, ok in got)
+    idx.add(seeds)
+    got = production_loop(idx, candidates)
+    assert got == rouge_score_loop(seeds, candidates)
+    # The seeds themselves, one by one into an empty pool.
+    idx = RougeLIndex()
+    assert production_loop(idx, seeds) == rouge_score_loop([], seeds)
+    # The edits do reach both sides of the threshold, and land on it exactly.
+    assert any(not ok for _, ok in got) and any(ok for _, ok in got)
+    assert any(match.score == 0.7 and ok for match, ok in got)
+
+
+@st.composite
+def seed_adversaries(draw: st.DrawFn, seeds: Sequence[str]) -> str:
+    """A real seed, duplicated, joined to another, or edited word by word."""
+    base = draw(st.sampled_from(seeds))
+    kind = draw(st.integers(0, 5))
+    if kind == 0:
+        return base
+    if kind == 1:
+        return base + draw(st.sampled_from(SEPARATORS)) + draw(st.sampled_from(seeds))
+    if kind == 2:
+        return draw(instructions())
+    words = base.split()
+    for _ in range(draw(st.integers(1, 5))):
+        if not words:
+            words.append(draw(st.sampled_from(WORDS)))
+            continue
+        i = draw(st.integers(0, len(words) - 1))
+        op = draw(st.integers(0, 5))
+        if op == 0:
+            del words[i]
+        elif op == 1:
+            words.insert(i, words[i])  # repeated token
+        elif op == 2:  # a word of another seed: ties between seeds
+            words[i] = draw(st.sampled_from(draw(st.sampled_from(seeds)).split()))
+        elif op == 3:  # reordering: same bag of words, the overlap bound is loose
+            j = draw(st.integers(0, len(words) - 1))
+            words[i], words[j] = words[j], words[i]
+        elif op == 4:
+            words[i] = words[i].upper()
+        else:  # noise rouge-score tokenizes oddly: İ, KELVIN SIGN, CJK, hyphens
+            words.insert(i, draw(st.sampled_from(WORDS)))
+    return draw(st.sampled_from([" ", "  ", "\n", ", ", "_"])).join(words)
+
+
+@pytest.mark.parametrize("path", SEED_FILES)
+@settings(HYPO, max_examples=40)
+@given(data=st.data())
+def test_seed_pool_adversarial_production_loop_matches_rouge_score(
+    path: Path, data: st.DataObject
+) -> None:
+    seeds = load_seeds(path)
+    candidates = data.draw(st.lists(seed_adversaries(seeds), min_size=1, max_size=5))
+    candidates += data.draw(st.lists(st.sampled_from(candidates), max_size=2))  # repeats
+    # At 1.0 every candidate joins the pool, so a repeat ties with its first copy
+    # (and a copied seed with the seed): the lowest position must win.
+    threshold = data.draw(st.sampled_from([0.5, 0.7, 0.9, 1.0]))
+    with dense_columns(data.draw(st.sampled_from([2, 10_000]))):
+        idx = RougeLIndex()
+        idx.add(seeds)
+        got = production_loop(idx, candidates, threshold=threshold)
+    assert got == rouge_score_loop(seeds, candidates, threshold)
