@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from rouge_score import rouge_scorer
 
+from distilabel_selfinstruct.bootstrap.stages import POST_ACCEPT_STAGES
 from distilabel_selfinstruct.cli import main
 from distilabel_selfinstruct.pipeline import pool_path_for
 from distilabel_selfinstruct.pool import open_pool_store
@@ -33,6 +34,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return output
 
 
+@pytest.mark.timeout(600)  # sets up run_dir: 10 tasks, ~2 min on 2 quiet cores
 def test_the_pool_grows_to_the_target_with_instances(run_dir: Path) -> None:
     with open_pool_store(pool_path_for(run_dir)) as store:
         finished = store.completed()
@@ -46,6 +48,7 @@ def test_the_pool_grows_to_the_target_with_instances(run_dir: Path) -> None:
             assert len(set(task["labels"])) >= 2
 
 
+@pytest.mark.timeout(600)  # run_dir, when run alone
 def test_no_two_accepted_instructions_are_too_similar(run_dir: Path) -> None:
     with open_pool_store(pool_path_for(run_dir)) as store:
         pool = [task["instruction"] for task in store.tasks()]
@@ -57,17 +60,19 @@ def test_no_two_accepted_instructions_are_too_similar(run_dir: Path) -> None:
             assert scorer.score(other, text)["rougeL"].fmeasure <= 0.7, (text, other)
 
 
+@pytest.mark.timeout(600)  # run_dir, when run alone
 def test_every_candidate_is_accounted_for(run_dir: Path) -> None:
     with open_pool_store(pool_path_for(run_dir)) as store:
         drops = store.drops()
         accepted = store.count("machine")
         finished = store.completed_count()
     assert all(drop["reason"] and drop["stage"] for drop in drops)
-    lost = [d for d in drops if d["stage"] in ("instances", "commit")]
+    lost = [d for d in drops if d["stage"] in {str(stage) for stage in POST_ACCEPT_STAGES}]
     # Every accepted instruction either finished or was dropped later with a reason.
     assert accepted == finished + len(lost)
 
 
+@pytest.mark.timeout(600)  # run_dir, when run alone
 def test_exports_and_summary_are_written(run_dir: Path) -> None:
     import json
 
@@ -82,6 +87,7 @@ def test_exports_and_summary_are_written(run_dir: Path) -> None:
     assert summary["instructions_generated"] >= summary["instructions_accepted"] >= TARGET
 
 
+@pytest.mark.timeout(900)  # run_dir when run alone, then the rerun
 def test_the_saved_yaml_reruns_on_the_real_model(run_dir: Path) -> None:
     from distilabel.pipeline import Pipeline
 

@@ -1,11 +1,16 @@
-"""Every prompt template renders with its context; a missing variable is an error."""
+"""Every prompt template renders all of its context, in order; a missing variable is an error.
+
+`check_prompt` states what a rendered prompt must show; `test_check_prompt_catches_broken_template`
+proves it fails on templates with one bug introduced.
+"""
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 import pytest
-from jinja2 import UndefinedError
+from jinja2 import Environment, StrictUndefined, UndefinedError
 
 from distilabel_selfinstruct.prompts import TEMPLATE_PACKAGE, load_template, render_prompt
 from distilabel_selfinstruct.seeds import Instance, SeedTask
@@ -23,11 +28,18 @@ OPEN_SEED = SeedTask(
     instruction="Write a two-line poem about the sea.",
     instances=(Instance("", "Waves fold in silver light,\nthe tide keeps time all night."),),
 )
+NO_INPUT_CLASSIFICATION_SEED = SeedTask(
+    id="s3",
+    name="coin",
+    instruction="Say whether a tossed coin landed heads or tails.",
+    instances=(Instance("", "Heads"),),
+    is_classification=True,
+)
 DEMONSTRATIONS = [f"Demonstration task number {i}." for i in range(1, 9)]
 
 CONTEXTS: dict[str, dict] = {
     "instructions_completion": {"demonstrations": DEMONSTRATIONS},
-    "instructions_chat": {"demonstrations": DEMONSTRATIONS, "num_instructions": 8},
+    "instructions_chat": {"demonstrations": DEMONSTRATIONS, "instructions_per_prompt": 13},
     "classification_completion": {
         "examples": [CLASSIFICATION_SEED, OPEN_SEED],
         "instruction": "Is this email spam?",
@@ -47,12 +59,12 @@ CONTEXTS: dict[str, dict] = {
         "num_instances": 5,
     },
     "instances_output_first_completion": {
-        "examples": [CLASSIFICATION_SEED],
+        "examples": [CLASSIFICATION_SEED, NO_INPUT_CLASSIFICATION_SEED],
         "instruction": "Is this email spam?",
         "num_instances": 5,
     },
     "instances_output_first_chat": {
-        "examples": [CLASSIFICATION_SEED],
+        "examples": [CLASSIFICATION_SEED, NO_INPUT_CLASSIFICATION_SEED],
         "instruction": "Is this email spam?",
         "num_instances": 5,
     },
@@ -61,7 +73,7 @@ CONTEXTS: dict[str, dict] = {
 # Variables each template must use; leaving one out must fail (not render as empty).
 REQUIRED: dict[str, list[str]] = {
     "instructions_completion": ["demonstrations"],
-    "instructions_chat": ["demonstrations", "num_instructions"],
+    "instructions_chat": ["demonstrations", "instructions_per_prompt"],
     "classification_completion": ["examples", "instruction"],
     "classification_chat": ["examples", "instruction"],
     "instances_input_first_completion": ["examples", "instruction"],
@@ -80,17 +92,108 @@ def test_every_template_is_covered() -> None:
     assert template_names() == set(CONTEXTS)
 
 
+def check_prompt(name: str, text: str, context: dict) -> None:
+    """Asserts what every rendered prompt must show of its context, in order."""
+    # No template syntax left over: `{{`, `{%`, `{#` or a `{name}` placeholder
+    # (sound because no context value contains a brace, see below).
+    assert "{" not in text and "}" not in text, text
+    lines = text.splitlines()
+    demonstrations = context.get("demonstrations", [])
+    if demonstrations:
+        numbered = [line for line in lines if re.match(r"\d+\. ", line)]
+        assert numbered == [f"{i}. {d}" for i, d in enumerate(demonstrations, start=1)]
+    # A count asked for appears once, as a number (the values are chosen to occur nowhere else).
+    for key in ("instructions_per_prompt", "num_instances"):
+        if key in REQUIRED[name]:
+            assert len(re.findall(rf"\b{context[key]}\b", text)) == 1, key
+    if "examples" not in context:
+        return
+    examples = context["examples"]
+    # Each example is one "Task:" block, in order, and the new task comes last.
+    blocks = re.split(r"^Task: ", text, flags=re.MULTILINE)[1:]
+    assert [block.split("\n", 1)[0] for block in blocks] == [
+        *(example.instruction for example in examples),
+        context["instruction"],
+    ]
+    for example, block in zip(examples, blocks, strict=False):
+        if name.startswith("classification_"):
+            label, other = ("Yes", "No") if example.is_classification else ("No", "Yes")
+            assert re.search(rf"^\w+: {label}$", block, re.MULTILINE), block
+            assert not re.search(rf"^\w+: {other}$", block, re.MULTILINE), block
+            continue
+        shown = []
+        for k, instance in enumerate(example.instances, start=1):
+            shown_input = instance.input or "<noinput>"
+            if name.startswith("instances_input_first_"):
+                shown.append(f"Example {k}\nInput: {shown_input}\nOutput: {instance.output}\n")
+            else:
+                shown.append(f"Class label: {instance.output}\nInput: {shown_input}\n")
+        assert block.split("\n", 1)[1].strip("\n") == "".join(shown).strip("\n")
+
+
+def context_texts(context: dict) -> list[str]:
+    texts = [value for value in context.values() if isinstance(value, str)]
+    texts += context.get("demonstrations", [])
+    for example in context.get("examples", []):
+        texts.append(example.instruction)
+        texts += [field for instance in example.instances for field in instance.to_dict().values()]
+    return texts
+
+
+@pytest.mark.parametrize("name", sorted(CONTEXTS))
+def test_contexts_have_no_braces(name: str) -> None:
+    # check_prompt's brace assertion relies on it.
+    texts = context_texts(CONTEXTS[name])
+    assert texts and not any("{" in text or "}" in text for text in texts)
+
+
 @pytest.mark.parametrize("name", sorted(CONTEXTS))
 def test_template_renders(name: str) -> None:
-    text = render_prompt(name, **CONTEXTS[name])
-    context = CONTEXTS[name]
-    if "instruction" in context:
-        assert context["instruction"] in text
-    for demonstration in context.get("demonstrations", []):
-        assert demonstration in text
-    for example in context.get("examples", []):
-        assert example.instruction in text
-    assert "Undefined" not in text and "{{" not in text
+    check_prompt(name, render_prompt(name, **CONTEXTS[name]), CONTEXTS[name])
+
+
+# Template bugs check_prompt must catch: (what, text in the template, replacement).
+MUTATIONS = [
+    ("numbering starts at 0", "{{ loop.index }}", "{{ loop.index0 }}"),
+    ("demonstration left as a placeholder", "{{ demonstration }}", "{demonstration}"),
+    ("instruction left as a placeholder", "{{ instruction }}", "{instruction}"),
+    ("count left as a placeholder", "{{ num_instances }}", "{num_instances}"),
+    ("count left as a placeholder", "{{ instructions_per_prompt }}", "{instructions_per_prompt}"),
+    ("an example dropped", "in examples -%}", "in examples[1:] -%}"),
+    ("wrong example field", "{{ example.instruction }}", "{{ example.name }}"),
+    ("labels inverted", '"Yes" if example.is_classification else "No"', '"No"'),
+    ("output shown as the input", "{{ instance.output }}", "{{ instance.input }}"),
+    ("no <noinput> marker", 'instance.input if instance.input else "<noinput>"', "instance.input"),
+]
+
+
+def template_source(name: str) -> str:
+    return resources.files(TEMPLATE_PACKAGE).joinpath(f"{name}.jinja2").read_text("utf-8")
+
+
+def applicable_mutations() -> list:
+    return [
+        pytest.param(name, what, old, new, id=f"{name}: {what}")
+        for name in sorted(CONTEXTS)
+        for what, old, new in MUTATIONS
+        if old in template_source(name)
+    ]
+
+
+def test_every_template_has_mutations() -> None:
+    covered = {param.values[0] for param in applicable_mutations()}
+    assert covered == set(CONTEXTS)
+
+
+@pytest.mark.parametrize(("name", "what", "old", "new"), applicable_mutations())
+def test_check_prompt_catches_broken_template(name: str, what: str, old: str, new: str) -> None:
+    # check_prompt can fail: the same template with one bug introduced must not pass.
+    environment = Environment(undefined=StrictUndefined, autoescape=False)
+    broken = environment.from_string(template_source(name).replace(old, new))
+    text = broken.render(**CONTEXTS[name])
+    assert text != render_prompt(name, **CONTEXTS[name]), f"mutation {what!r} changes nothing"
+    with pytest.raises(AssertionError):
+        check_prompt(name, text, CONTEXTS[name])
 
 
 @pytest.mark.parametrize(
@@ -111,7 +214,9 @@ def test_completion_prompt_continues_the_list() -> None:
 
 
 def test_chat_prompt_asks_for_the_count_and_continuation() -> None:
-    text = render_prompt("instructions_chat", demonstrations=DEMONSTRATIONS[:6], num_instructions=4)
+    text = render_prompt(
+        "instructions_chat", demonstrations=DEMONSTRATIONS[:6], instructions_per_prompt=4
+    )
     assert "Write 4 new tasks" in text
     assert "continuing from 7" in text
     assert "6. Demonstration task number 6." in text
