@@ -17,6 +17,7 @@ from distilabel.mixins.runtime_parameters import RuntimeParameter
 from distilabel.steps.tasks import Task
 from pydantic import Field, PrivateAttr
 
+from distilabel_selfinstruct.compat.distilabel_task_logprobs import process_reading_llm_extra
 from distilabel_selfinstruct.generation import apply_default_generation_kwargs
 from distilabel_selfinstruct.prompts import render_prompt
 from distilabel_selfinstruct.seeds import SeedTask, load_seed_tasks, seed_paths
@@ -181,14 +182,20 @@ class IdentifyClassification(Task):
             "classification_score": None if answer is None else float(answer),
         }
 
-    def _format_outputs(self, outputs: Any, input: Any = None) -> list[dict[str, Any]]:
-        # Log-probabilities reach a task only as an extra column, after `format_output`;
-        # turn them into the score here so the decision uses them.
-        formatted = super()._format_outputs(outputs, input)
-        column = f"llm_{self.name}_logprobs"
-        for row in formatted:
-            score = yes_probability(row.pop(column, None) or [])
+    def _decide_by_logprobs(self, row: dict[str, Any], logprobs: Any) -> None:
+        """Where the LLM returned log-probabilities, P(Yes) replaces the parsed answer."""
+        if not self.group_generations:
+            score = yes_probability(logprobs or [])
             if score is not None:
                 row["classification_score"] = score
                 row["is_classification"] = score >= self.decision_threshold
-        return formatted
+            return
+        for i, top in enumerate(logprobs or []):  # grouped: one value per generation
+            score = yes_probability(top or [])
+            if score is not None:
+                row["classification_score"][i] = score
+                row["is_classification"][i] = score >= self.decision_threshold
+
+    # Log-probabilities reach a task only as a column of the rows `Task.process` yields,
+    # after `format_output`; compat/ knows the column and builds the override.
+    process = process_reading_llm_extra("logprobs", _decide_by_logprobs)

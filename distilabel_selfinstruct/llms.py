@@ -34,6 +34,7 @@ from pydantic import (
     validate_call,
 )
 
+from distilabel_selfinstruct.compat.llama_cpp import last_token_logits
 from distilabel_selfinstruct.files import cache_dir, file_sha256, prepare_file
 
 DEFAULT_MODEL_ENV = "SELFINSTRUCT_GGUF_PATH"
@@ -285,9 +286,7 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
             shared += 1
         model.n_tokens = shared
         model.eval(tokens[shared:])
-        logits = np.ctypeslib.as_array(
-            model._ctx.get_logits_ith(-1), shape=(model.n_vocab(),)
-        ).astype(np.float64)
+        logits = last_token_logits(model)
         logits -= logits.max()
         log_probs = logits - np.log(np.exp(logits).sum())
         best = np.argpartition(-log_probs, top_k)[:top_k]

@@ -164,6 +164,7 @@ def llm(bundled_gguf: Path) -> LlamaCppCompletionLLM:
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(120)  # loads the real model: ~15 s
 def test_plain_prompts_go_to_completion_not_chat(llm: LlamaCppCompletionLLM) -> None:
     (output,) = llm.generate(
         inputs=["1. Name three primary colors.\n2. List two prime numbers.\n3."],
@@ -179,6 +180,7 @@ def test_plain_prompts_go_to_completion_not_chat(llm: LlamaCppCompletionLLM) -> 
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(120)  # loads the real model: ~15 s
 def test_first_token_logprobs_rank_the_obvious_answer(llm: LlamaCppCompletionLLM) -> None:
     prompt = "Question: Is water wet? Answer Yes or No.\nAnswer:"
     (output,) = llm.generate(inputs=[prompt], max_new_tokens=1, temperature=0.0, logprobs=5)

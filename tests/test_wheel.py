@@ -79,6 +79,7 @@ def first_run(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"root": root, "work": work, "env": env, "result": result, "venv": venv}
 
 
+@pytest.mark.timeout(600)  # sets up first_run: 143 s in the CI dry run
 def test_the_package_comes_from_the_wheel_not_the_checkout(first_run: dict) -> None:
     probe = run(
         [
@@ -93,6 +94,7 @@ def test_the_package_comes_from_the_wheel_not_the_checkout(first_run: dict) -> N
     assert "site-packages" in location.parts and REPO_ROOT not in location.parents
 
 
+@pytest.mark.timeout(60, func_only=True)
 def test_the_readme_first_command_works_on_the_first_try_from_an_empty_home(
     first_run: dict,
 ) -> None:
@@ -109,6 +111,7 @@ def test_the_readme_first_command_works_on_the_first_try_from_an_empty_home(
     assert summary["tasks_finished"] == TARGET
 
 
+@pytest.mark.timeout(60, func_only=True)
 def test_the_saved_yaml_names_nothing_of_the_authors_machine(first_run: dict) -> None:
     text = (first_run["work"] / "pipeline.yaml").read_text()
     for local in (
@@ -123,6 +126,7 @@ def test_the_saved_yaml_names_nothing_of_the_authors_machine(first_run: dict) ->
     assert "model_file: gemma-3-270m-q4_k_m.gguf" in text
 
 
+@pytest.mark.timeout(600, func_only=True)  # 193 s in CI
 def test_a_teammate_reruns_the_yaml_elsewhere_and_reaches_the_target(first_run: dict) -> None:
     work, env = fresh_user(first_run["root"], "bob")
     shutil.copy(first_run["work"] / "pipeline.yaml", work / "pipeline.yaml")
@@ -135,6 +139,7 @@ def test_a_teammate_reruns_the_yaml_elsewhere_and_reaches_the_target(first_run: 
     assert finished_tasks(work / "selfinstruct-out") == TARGET
 
 
+@pytest.mark.timeout(900, func_only=True)  # 167 s a pass in CI, up to 3
 def test_distilabels_own_cli_runs_the_yaml_on_the_teammates_machine(first_run: dict) -> None:
     work, env = fresh_user(first_run["root"], "carol")
     shutil.copy(first_run["work"] / "pipeline.yaml", work / "pipeline.yaml")
@@ -155,6 +160,7 @@ def test_distilabels_own_cli_runs_the_yaml_on_the_teammates_machine(first_run: d
     assert finished_tasks(work / "selfinstruct-out") == TARGET
 
 
+@pytest.mark.timeout(420, func_only=True)  # 17 s in CI; its 2nd run is capped at 300 s
 def test_a_yaml_whose_model_is_absent_stops_with_one_line(first_run: dict) -> None:
     venv, env = first_run["venv"], first_run["env"]
     author = first_run["work"]

@@ -92,14 +92,18 @@ def resolve_key(api_key: Any) -> str | None:
 def server_errors(api_url: str, action: str) -> Iterator[None]:
     """Turns SDK / HTTP exceptions into a one-line `ReviewServerError`."""
     import httpx
-    from argilla._exceptions import (
+
+    from distilabel_selfinstruct.compat.argilla import argilla_errors
+
+    # argilla defines them only in a private module; compat/ guards that.
+    (
         ArgillaAPIError,
         ArgillaCredentialsError,
         ArgillaError,
         ForbiddenError,
         NotFoundError,
         UnauthorizedError,
-    )
+    ) = argilla_errors()
 
     try:
         yield
