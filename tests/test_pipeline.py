@@ -17,17 +17,22 @@ from distilabel_selfinstruct.testing import ScriptedLLM
 from tests.scripted import check_invariants, distilabel_command, lossy_llm, scripted_llm
 
 
-def test_one_pipeline_grows_the_pool_to_the_target(tmp_path: Path) -> None:
-    pipeline = build_pipeline(
-        llm=scripted_llm(),
+def scripted_pipeline(output: Path, target: int, name: str, llm=None, **kwargs):
+    """The bootstrap on a scripted LLM (completion prompts), run directory `output`."""
+    return build_pipeline(
+        llm=llm or scripted_llm(),
         prompt_style="completion",
-        num_instructions=8,
-        # One prompt per round: the target takes several rounds, so later rounds must see
-        # what earlier ones accepted.
-        batch_size=1,
-        output_dir=tmp_path / "run",
-        name="t-grow",
+        num_instructions=target,
+        output_dir=output,
+        name=name,
+        **kwargs,
     )
+
+
+def test_one_pipeline_grows_the_pool_to_the_target(tmp_path: Path) -> None:
+    # One prompt per round: the target takes several rounds, so later rounds must see what
+    # earlier ones accepted.
+    pipeline = scripted_pipeline(tmp_path / "run", 8, "t-grow", batch_size=1)
     distiset = pipeline.run(use_cache=False)
     finished = check_invariants(tmp_path / "run", 8)
     rows = distiset["default"]["train"]
@@ -43,13 +48,7 @@ def test_one_pipeline_grows_the_pool_to_the_target(tmp_path: Path) -> None:
 
 
 def test_classification_tasks_keep_only_consistent_labels(tmp_path: Path) -> None:
-    pipeline = build_pipeline(
-        llm=scripted_llm(),
-        prompt_style="completion",
-        num_instructions=6,
-        output_dir=tmp_path / "run",
-        name="t-labels",
-    )
+    pipeline = scripted_pipeline(tmp_path / "run", 6, "t-labels")
     pipeline.run(use_cache=False)
     finished = check_invariants(tmp_path / "run", 6)
     classification = [task for task in finished if task["is_classification"]]
@@ -66,13 +65,7 @@ def test_classification_tasks_keep_only_consistent_labels(tmp_path: Path) -> Non
 def test_pipeline_yaml_round_trip_reproduces_the_run(tmp_path: Path) -> None:
     from distilabel.pipeline import Pipeline
 
-    pipeline = build_pipeline(
-        llm=scripted_llm(),
-        prompt_style="completion",
-        num_instructions=5,
-        output_dir=tmp_path / "run",
-        name="t-yaml",
-    )
+    pipeline = scripted_pipeline(tmp_path / "run", 5, "t-yaml")
     yaml_path = tmp_path / "pipeline.yaml"
     pipeline.save(yaml_path, format="yaml")
     text = yaml_path.read_text()
@@ -97,13 +90,7 @@ def test_api_keys_never_reach_the_yaml(tmp_path: Path) -> None:
 
 
 def test_one_run_reaches_the_target_although_accepted_tasks_are_lost(tmp_path: Path) -> None:
-    pipeline = build_pipeline(
-        llm=lossy_llm(),
-        prompt_style="completion",
-        num_instructions=10,
-        output_dir=tmp_path / "run",
-        name="t-lossy",
-    )
+    pipeline = scripted_pipeline(tmp_path / "run", 10, "t-lossy", llm=lossy_llm())
     pipeline.run(use_cache=False)
     check_invariants(tmp_path / "run", 10)
     with open_pool_store(pool_path_for(tmp_path / "run")) as store:
@@ -115,13 +102,7 @@ def test_one_run_reaches_the_target_although_accepted_tasks_are_lost(tmp_path: P
 
 
 def test_distilabel_cli_run_of_the_saved_yaml_reaches_the_target(tmp_path: Path) -> None:
-    pipeline = build_pipeline(
-        llm=lossy_llm(),
-        prompt_style="completion",
-        num_instructions=6,
-        output_dir=tmp_path / "run",
-        name="t-cli",
-    )
+    pipeline = scripted_pipeline(tmp_path / "run", 6, "t-cli", llm=lossy_llm())
     config = tmp_path / "pipeline.yaml"
     pipeline.save(config, format="yaml")
     env = {**os.environ, "DISTILABEL_CACHE_DIR": str(tmp_path / "cache")}
@@ -182,13 +163,7 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     out, target = tmp_path / "run", 12
     slow, fast = tmp_path / "slow.yaml", tmp_path / "fast.yaml"
     for path, delay in ((slow, 0.3), (fast, 0.0)):
-        pipeline = build_pipeline(
-            llm=lossy_llm(delay_s=delay),
-            prompt_style="completion",
-            num_instructions=target,
-            output_dir=out,
-            name="t-resume",
-        )
+        pipeline = scripted_pipeline(out, target, "t-resume", llm=lossy_llm(delay_s=delay))
         pipeline.save(path, format="yaml")
     pool = pool_path_for(out)
 
@@ -216,13 +191,8 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
 def test_argilla_step_is_wired_after_the_commit_without_contacting_a_server(
     tmp_path: Path,
 ) -> None:
-    pipeline = build_pipeline(
-        llm=scripted_llm(),
-        prompt_style="completion",
-        num_instructions=3,
-        output_dir=tmp_path / "run",
-        name="t-argilla",
-        argilla={"dataset_name": "self-instruct-review"},
+    pipeline = scripted_pipeline(
+        tmp_path / "run", 3, "t-argilla", argilla={"dataset_name": "self-instruct-review"}
     )
     step = pipeline.dag.get_step("push_to_argilla")["step"]
     assert list(pipeline.dag.get_step_predecessors("push_to_argilla")) == ["commit_to_pool"]
