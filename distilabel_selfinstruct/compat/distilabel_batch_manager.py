@@ -1,0 +1,145 @@
+"""distilabel 1.5.3 never forwards a *last* batch that arrives empty; this fixes it.
+
+The bug: `_BatchManagerStep._ready_to_create_batch_normal` (private, in
+`distilabel/pipeline/batch_manager.py`) answers `False` whenever a predecessor's last batch
+was received and the buffered rows add up to none, including when that empty last batch is
+still in the buffer, never passed on. The successor then never gets its last batch and
+`Pipeline.run` waits forever. Filters make this common: it happens whenever every row of a
+filter's final batch is dropped (e.g. the last round's candidates are all too similar to the
+pool). When this was written, 1.5.3 was distilabel's newest release and its development
+branch still had the same code.
+
+The fix, `ready_to_create_batch_normal`, differs from the original in one condition: an
+empty last batch that is still buffered does produce a batch, empty and flagged last, which
+lets the end of the data flow through. Everything else is the original logic.
+
+`apply()` runs when `distilabel_selfinstruct` is imported (which distilabel also does when it
+loads a pipeline YAML naming our steps). Once per process, it does exactly one of:
+
+* `$SELFINSTRUCT_DISABLE_COMPAT` names `distilabel_batch_manager`: nothing (to show the hang
+  in tests);
+* distilabel is outside `DISTILABEL_RANGE`, or the original method's source
+  (`inspect.getsource`) does not hash to `ORIGINAL_SHA256` (the 1.5.3 code the fix was
+  written against), or the class or method is gone: no patch, and one `RuntimeWarning`
+  saying why;
+* otherwise: replaces the method on the class, for every pipeline in the process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import warnings
+from typing import Any, Callable, Optional
+
+from distilabel_selfinstruct.compat._guard import disabled, format_range, in_range
+
+NAME = "distilabel_batch_manager"
+DISTILABEL_RANGE = ((1, 5, 3), (1, 6))
+# sha256 of `inspect.getsource(_BatchManagerStep._ready_to_create_batch_normal)`, 1.5.3.
+ORIGINAL_SHA256 = "1512a3602138bdebb27c959637e21bd44e2b2025f5adffc0e7f593c8b0544c2b"
+
+APPLIED = "applied"
+DISABLED = "disabled"
+
+_outcome: Optional[str] = None
+_original: Optional[Callable[[Any], bool]] = None
+
+
+def ready_to_create_batch_normal(self: Any) -> bool:
+    """distilabel 1.5.3's `_BatchManagerStep._ready_to_create_batch_normal`, fixed."""
+    for step_name, batches in self.data.items():
+        next_expected_seq_no = self.next_expected_seq_no[step_name][0]
+        num_rows = 0
+        is_batch_in_order = True
+        for batch in batches:
+            if batch.seq_no != next_expected_seq_no:
+                is_batch_in_order = False
+                break
+            num_rows += len(batch.data[0])
+            if self.input_batch_size and num_rows >= self.input_batch_size:
+                break
+            next_expected_seq_no += 1
+
+        # Original: `num_rows == 0 and last batch received` -> no batch, even when the
+        # empty last batch itself was never passed on. Only a drained buffer means done.
+        if num_rows == 0 and step_name in self.last_batch_received and not batches:
+            return False
+
+        if (
+            self.input_batch_size
+            and num_rows < self.input_batch_size
+            and not (step_name in self.last_batch_received and is_batch_in_order)
+        ):
+            return False
+
+    return True
+
+
+def source_sha256(function: Callable[..., Any]) -> Optional[str]:
+    """sha256 of a function's source text; `None` when the source can't be read."""
+    try:
+        return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()
+    except (OSError, TypeError):
+        return None
+
+
+def why_not_applicable(version: str, original_sha256: Optional[str]) -> Optional[str]:
+    """Why the fix must not be installed on this distilabel, or `None` if it fits."""
+    if not in_range(version, *DISTILABEL_RANGE):
+        return (
+            f"distilabel {version} is outside {format_range(*DISTILABEL_RANGE)}, the versions "
+            "the empty-last-batch fix was checked against"
+        )
+    if original_sha256 != ORIGINAL_SHA256:
+        return (
+            f"distilabel {version}'s `_BatchManagerStep._ready_to_create_batch_normal` is not "
+            "the code the empty-last-batch fix was written against"
+        )
+    return None
+
+
+def original() -> Callable[[Any], bool]:
+    """distilabel's own method, whether or not the fix replaced it (for tests)."""
+    from distilabel.pipeline.batch_manager import _BatchManagerStep
+
+    return _original or _BatchManagerStep._ready_to_create_batch_normal
+
+
+def apply() -> str:
+    """Installs the fix if it fits (see the module docstring); returns what it did:
+    `APPLIED`, `DISABLED`, or the reason it was skipped. Idempotent."""
+    global _outcome
+    if _outcome is None:
+        _outcome = _apply()
+        if _outcome not in (APPLIED, DISABLED):
+            warnings.warn(
+                f"{_outcome}: not patched, so a pipeline whose filter drops every row of its "
+                f"last batch may hang (see {__name__})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return _outcome
+
+
+def _apply() -> str:
+    global _original
+    if disabled(NAME):
+        return DISABLED
+    import distilabel
+
+    version = distilabel.__version__
+    try:
+        from distilabel.pipeline.batch_manager import _BatchManagerStep
+
+        current = _BatchManagerStep._ready_to_create_batch_normal
+    except (ImportError, AttributeError):
+        return f"distilabel {version} has no `_BatchManagerStep._ready_to_create_batch_normal`"
+    if getattr(current, "__module__", None) == __name__:
+        return APPLIED  # already installed, by an earlier copy of this module (reload)
+    reason = why_not_applicable(version, source_sha256(current))
+    if reason:
+        return reason
+    _original = current
+    _BatchManagerStep._ready_to_create_batch_normal = ready_to_create_batch_normal
+    return APPLIED
