@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Sequence, Union
 
 PathLike = Union[str, Path]
 
@@ -76,10 +76,12 @@ def bundled_seed_path() -> Path:
     return Path(str(files("distilabel_selfinstruct").joinpath("data", "seed_tasks.jsonl")))
 
 
-def seed_paths(spec: Optional[str]) -> list[str]:
-    """The seed files named by a runtime parameter: comma-separated paths as the user gave
-    them, where `bundled` (or an empty value) stands for the package's own seed set."""
-    parts = [part.strip() for part in str(spec or "").split(",") if part.strip()]
+def seed_paths(spec: Union[None, str, Sequence[str]]) -> list[str]:
+    """The seed files named by a step's `seeds_path`: a list of paths as the user gave them
+    (or the older comma-separated string), where `bundled` (or nothing) stands for the
+    package's own seed set."""
+    items = [spec] if isinstance(spec, str) else list(spec or [])
+    parts = [part.strip() for item in items for part in str(item).split(",") if part.strip()]
     if not parts:
         parts = [BUNDLED_SEEDS]
     return [str(bundled_seed_path()) if part == BUNDLED_SEEDS else part for part in parts]

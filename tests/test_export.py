@@ -15,7 +15,7 @@ from distilabel_selfinstruct.export import (
     write_alpaca_json,
     write_official_jsonl,
 )
-from distilabel_selfinstruct.pool import PoolStore
+from distilabel_selfinstruct.pool import open_pool_store
 from distilabel_selfinstruct.seeds import load_seed_tasks
 
 OFFICIAL_KEYS = ["id", "name", "instruction", "instances", "is_classification"]
@@ -105,7 +105,7 @@ def test_written_alpaca_json(tmp_path: Path) -> None:
 
 
 def test_export_run_reads_the_pool_store(pool_path: Path, tmp_path: Path) -> None:
-    with PoolStore(pool_path) as store:
+    with open_pool_store(pool_path) as store:
         store.complete(TASKS[:2])
     paths = export_run(pool_path, tmp_path / "export")
     assert paths == {
