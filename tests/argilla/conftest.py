@@ -1,9 +1,14 @@
 """Fixtures for the tests that talk to a real local Argilla server.
 
-The server is the one of `scripts/argilla-local`. When ARGILLA_API_URL /
-ARGILLA_API_KEY are unset or do not answer, the fixture runs
-`scripts/argilla-local up` (outside CI) and reads `scripts/argilla-local env`.
-The server is left running afterwards (`scripts/argilla-local down` stops it).
+The server is the one of the argilla-local launcher
+(`distilabel_selfinstruct.argilla.local_server`, also `scripts/argilla-local`). When
+ARGILLA_API_URL / ARGILLA_API_KEY are unset or do not answer, the fixture runs its plain
+`up` (outside CI) and reads the launcher's settings for the URL and key. The server is left
+running afterwards (`scripts/argilla-local down` stops it).
+
+The fixture never installs anything: plain `up` fails with one line when Redis, Java, the
+server venv or OpenSearch are missing, and that line (naming `scripts/argilla-local
+install`) is the test failure. `scripts/test` is what installs (`up --install`).
 
 These tests skip ONLY when SELFINSTRUCT_SKIP_ARGILLA=1. Otherwise a missing
 server is a failure, in CI (CI=true, where .ci/run starts the server) and
@@ -13,8 +18,8 @@ locally alike.
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
+import sys
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -24,7 +29,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "argilla-local"
+LAUNCHER = "distilabel_selfinstruct.argilla.local_server"
+# Plain `up`, never `up --install`: a test run must not install Java or OpenSearch.
+UP_COMMAND = (sys.executable, "-m", LAUNCHER, "up")
 DEFAULT_URL = "http://127.0.0.1:6900"
 DEFAULT_KEY = "argilla.apikey"
 DEFAULT_WORKSPACE = "argilla"
@@ -47,15 +54,12 @@ def _answers(url: str, key: str) -> bool:
     return reply.status_code == 200
 
 
-def _script_env() -> dict[str, str]:
-    out = subprocess.run([str(SCRIPT), "env"], capture_output=True, text=True, check=True).stdout
-    env = {}
-    for line in out.splitlines():
-        words = shlex.split(line)
-        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-            name, value = words[1].split("=", 1)
-            env[name] = value
-    return env
+def _launcher_url_and_key() -> tuple[str, str]:
+    """The URL and key `up` set up: what `scripts/argilla-local env` prints."""
+    from distilabel_selfinstruct.argilla.local_server.config import Settings
+
+    settings = Settings.from_environment(os.environ)
+    return settings.url, settings.api_key
 
 
 @pytest.fixture(scope="session")
@@ -70,14 +74,13 @@ def argilla_server() -> ArgillaServer:
     in_ci = os.getenv("CI", "").lower() in {"1", "true", "yes"}
     if in_ci:
         pytest.fail(f"Argilla is not answering at {url} (in CI, .ci/run must start it)")
-    if not SCRIPT.exists():
-        pytest.fail(f"Argilla is not answering at {url} and {SCRIPT} does not exist")
-    up = subprocess.run([str(SCRIPT), "up"], capture_output=True, text=True)
+    # Messages then name the script a developer would type.
+    environment = {**os.environ, "ARGILLA_LOCAL_PROG": "scripts/argilla-local"}
+    up = subprocess.run(UP_COMMAND, capture_output=True, text=True, cwd=REPO, env=environment)
     if up.returncode != 0:
         tail = (up.stderr or up.stdout).strip().splitlines()[-1:] or ["no output"]
         pytest.fail(f"scripts/argilla-local up failed: {tail[0]}")
-    env = _script_env()
-    url, key = env.get("ARGILLA_API_URL", url), env.get("ARGILLA_API_KEY", key)
+    url, key = _launcher_url_and_key()
     if not _answers(url, key):
         pytest.fail(f"Argilla still not answering at {url} after scripts/argilla-local up")
     return ArgillaServer(url, key, workspace)

@@ -1,4 +1,4 @@
-"""k-NN compatibility shim that scripts/argilla-local installs into the server's own venv.
+"""k-NN compatibility shim that the argilla-local launcher copies into the server's own venv.
 
 Argilla 2.8 creates every OpenSearch records index with ``index.knn: false`` and maps
 vector fields as ``knn_vector`` with an HNSW ``method`` (lucene engine). The k-NN plugin
