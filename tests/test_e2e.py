@@ -34,7 +34,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return output
 
 
-@pytest.mark.timeout(600)  # sets up run_dir: 10 tasks, ~2 min on 2 quiet cores
+@pytest.mark.timeout(1200)  # sets up run_dir: 10 tasks; 549 s measured on a loaded machine
 def test_the_pool_grows_to_the_target_with_instances(run_dir: Path) -> None:
     with open_pool_store(pool_path_for(run_dir)) as store:
         finished = store.completed()
@@ -48,7 +48,7 @@ def test_the_pool_grows_to_the_target_with_instances(run_dir: Path) -> None:
             assert len(set(task["labels"])) >= 2
 
 
-@pytest.mark.timeout(600)  # run_dir, when run alone
+@pytest.mark.timeout(1200)  # run_dir, when run alone
 def test_no_two_accepted_instructions_are_too_similar(run_dir: Path) -> None:
     with open_pool_store(pool_path_for(run_dir)) as store:
         pool = [task["instruction"] for task in store.tasks()]
@@ -60,7 +60,7 @@ def test_no_two_accepted_instructions_are_too_similar(run_dir: Path) -> None:
             assert scorer.score(other, text)["rougeL"].fmeasure <= 0.7, (text, other)
 
 
-@pytest.mark.timeout(600)  # run_dir, when run alone
+@pytest.mark.timeout(1200)  # run_dir, when run alone
 def test_every_candidate_is_accounted_for(run_dir: Path) -> None:
     with open_pool_store(pool_path_for(run_dir)) as store:
         drops = store.drops()
@@ -72,7 +72,7 @@ def test_every_candidate_is_accounted_for(run_dir: Path) -> None:
     assert accepted == finished + len(lost)
 
 
-@pytest.mark.timeout(600)  # run_dir, when run alone
+@pytest.mark.timeout(1200)  # run_dir, when run alone
 def test_exports_and_summary_are_written(run_dir: Path) -> None:
     import json
 
@@ -87,7 +87,7 @@ def test_exports_and_summary_are_written(run_dir: Path) -> None:
     assert summary["instructions_generated"] >= summary["instructions_accepted"] >= TARGET
 
 
-@pytest.mark.timeout(900)  # run_dir when run alone, then the rerun
+@pytest.mark.timeout(1500)  # run_dir when run alone, then the rerun
 def test_the_saved_yaml_reruns_on_the_real_model(run_dir: Path) -> None:
     from distilabel.pipeline import Pipeline
 
