@@ -28,6 +28,7 @@ from .config import (
     StatePaths,
 )
 from .output import LauncherError, Progress
+from .processes import spawn_logged
 from .state import read_stamp, venv_fingerprint, write_stamp, write_text_atomically
 
 APT_TIMEOUT_SECONDS = 900
@@ -79,18 +80,7 @@ def run_logged(
     (apt-get's dpkg, mvn's JVM), as coreutils `timeout` did for the bash launcher."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        try:
-            process = subprocess.Popen(
-                list(command),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=working_dir,
-                env=dict(environment) if environment is not None else None,
-                start_new_session=True,
-            )
-        except OSError as error:
-            raise LauncherError(f"{failure}: {error}", log_path) from error
+        process = spawn_logged(command, log, log_path, failure, working_dir, environment)
         try:
             return_code = process.wait(timeout=timeout_seconds)
         except subprocess.TimeoutExpired:

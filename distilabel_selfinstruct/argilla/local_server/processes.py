@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from .output import LauncherError
 from .state import PROC_ROOT, ProcessIdentity, current_boot_id, write_pid_file
@@ -38,6 +38,30 @@ class ProcessStatus:
     state: str
     process_group: int
     start_time: int
+
+
+def spawn_logged(
+    command: Sequence[str],
+    log: Any,
+    log_path: Path,
+    failure: str,
+    working_dir: Optional[Path] = None,
+    environment: Optional[Mapping[str, str]] = None,
+) -> subprocess.Popen:
+    """Starts `command` in its own session (a signal to the group reaches its children),
+    stdout and stderr into the open `log`; a start failure is one `LauncherError` line."""
+    try:
+        return subprocess.Popen(
+            list(command),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(environment) if environment is not None else None,
+            cwd=working_dir,
+        )
+    except OSError as error:
+        raise LauncherError(f"{failure}: {error}", log_path) from error
 
 
 def parse_stat(text: str) -> ProcessStatus:
@@ -163,19 +187,10 @@ def launch(
     with open(log_path, "ab") as log:
         log.write(f"===== argilla-local: {name} started {started_at} =====\n".encode())
         log.flush()
-        try:
-            # Popen returns once exec succeeded, so the pid is already the service's.
-            process = subprocess.Popen(
-                list(command),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=dict(environment) if environment is not None else None,
-                cwd=working_dir,
-            )
-        except OSError as error:
-            raise LauncherError(f"could not start {name}: {error}", log_path) from error
+        # Popen returns once exec succeeded, so the pid is already the service's.
+        process = spawn_logged(
+            command, log, log_path, f"could not start {name}", working_dir, environment
+        )
     # Even a process that died at once is a zombie of ours here, so its stat is readable.
     identity = identity_of(process.pid, proc_root)
     if identity is None:
