@@ -14,11 +14,11 @@ import re
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
-from distilabel.steps.tasks import Task
 from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct.compat.distilabel_task_logprobs import process_reading_llm_extra
 from distilabel_selfinstruct.generation import apply_default_generation_kwargs
+from distilabel_selfinstruct.llm_failures import StopsOnServerFailure
 from distilabel_selfinstruct.prompts import render_prompt
 from distilabel_selfinstruct.seeds import SeedTask, load_seed_tasks, seed_paths
 
@@ -69,7 +69,7 @@ def pick_demonstrations(seeds: list[SeedTask], count: int, rng: random.Random) -
     return chosen
 
 
-class IdentifyClassification(Task):
+class IdentifyClassification(StopsOnServerFailure):
     """Decides whether each instruction is a classification task.
 
     `completion` style is the paper's few-shot Yes/No prompt for base models, with

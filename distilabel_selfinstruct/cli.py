@@ -5,20 +5,24 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shlex
 import shutil
 import signal
+import sqlite3
 import sys
 import time
+import traceback
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
-from distilabel_selfinstruct.bootstrap.stop import STOP_REASON
-from distilabel_selfinstruct.export import export_run, write_distiset
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun, RunMismatchError
+from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, STOP_REASON
+from distilabel_selfinstruct.export import OFFICIAL_FILENAME, ExportRefusedError, export_run
 from distilabel_selfinstruct.files import atomic_write_text
 from distilabel_selfinstruct.llms import ModelNotFoundError
 from distilabel_selfinstruct.pipeline import pool_path_for
-from distilabel_selfinstruct.pool import open_pool_store
+from distilabel_selfinstruct.pool import PoolDamagedError, open_pool_store
 from distilabel_selfinstruct.runner import (
     LOG_FILENAME,
     PIPELINE_FILENAME,
@@ -26,18 +30,57 @@ from distilabel_selfinstruct.runner import (
     run_pipeline_process,
 )
 from distilabel_selfinstruct.seeds import SeedFileError, load_seed_tasks, seed_paths
-from distilabel_selfinstruct.summary import RunSummary
+from distilabel_selfinstruct.summary import SUMMARY_FILENAME, RunSummary
 
-SUMMARY_FILENAME = "summary.json"
-EXIT_FAILED = 1
-EXIT_INPUT = 2
+EXIT_FAILED = 1  # something failed while running (a server, the disk, a damaged pool)
+EXIT_INPUT = 2  # bad input: an argument, a file given, a run directory of another run
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+DEFAULT_MAX_SEED_LINE_BYTES = 65536  # 10x the longest seed of the paper's 175
 
 
-def _error(message: str) -> int:
+class UserError(Exception):
+    """A failure to report in one line, with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _error(message: str, code: int = EXIT_INPUT) -> int:
     print(f"selfinstruct: {message}", file=sys.stderr)
-    return EXIT_INPUT
+    return code
+
+
+# -- argument types: checked before anything starts ---------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (its default prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"selfinstruct: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(EXIT_INPUT)
 
 
 def _llm_from_args(args: argparse.Namespace):
@@ -58,17 +101,122 @@ def _llm_from_args(args: argparse.Namespace):
     return LlamaCppCompletionLLM(model_path=args.model_path)
 
 
+def _check_model_path(path: str) -> None:
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(
+            f"--model-path {path}: " + ("is a directory" if file.is_dir() else "no such file")
+        )
+    try:
+        with file.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as error:
+        raise UserError(f"--model-path {path}: cannot be read ({error.strerror})") from None
+    if magic != b"GGUF":
+        raise UserError(f"--model-path {path}: not a GGUF model file")
+
+
+def _check_server(base_url: str) -> None:
+    """Asks the server for its models once (10 s at most), so an unreachable server, a
+    refused key or a broken server ends the command here, not minutes into the run."""
+    import httpx
+
+    from distilabel_selfinstruct.llm_failures import server_failure
+
+    class _Server:
+        def __init__(self, url: str) -> None:
+            self.base_url = url
+
+    headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', '')}"}
+    try:
+        response = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=10.0)
+    except httpx.HTTPError as error:
+        raise UserError(
+            server_failure(error, _Server(base_url)) or f"cannot reach {base_url}: {error}",
+            EXIT_FAILED,
+        ) from None
+    if response.status_code in (401, 403) or response.status_code >= 500:
+        error = httpx.HTTPStatusError("", request=response.request, response=response)
+        message = server_failure(error, _Server(base_url))
+        raise UserError(message or f"{base_url}: HTTP {response.status_code}", EXIT_FAILED)
+
+
+def _check_llm_args(args: argparse.Namespace) -> None:
+    if args.model_path:
+        _check_model_path(args.model_path)
+    if args.base_url or args.model:
+        if args.base_url and not args.base_url.startswith(("http://", "https://")):
+            raise UserError(f"--base-url {args.base_url}: expected an http:// or https:// URL")
+        if importlib.util.find_spec("openai") is None:
+            raise UserError(
+                "--base-url needs the OpenAI client: pip install 'distilabel-selfinstruct[openai]'"
+            )
+        if not os.environ.get("OPENAI_API_KEY"):
+            raise UserError(
+                "OPENAI_API_KEY is not set (the server's key; any value for a server without one)"
+            )
+        if args.base_url:
+            _check_server(args.base_url)
+
+
+def _check_run_directory(output: Path, run: BootstrapRun, seeds: Sequence) -> None:
+    """The run directory is a directory; its pool (if any) is sound, belongs to a run with
+    these seeds and settings, and has no more finished tasks than the target."""
+    if output.exists() and not output.is_dir():
+        raise UserError(f"--output {output}: is a file, not a run directory")
+    pool = Path(run.pool_path)
+    if not pool.exists():
+        return
+    if pool.stat().st_size == 0:
+        exported = _exported_count(output)
+        if exported:
+            raise UserError(
+                f"{pool} is empty (0 bytes) but {output / OFFICIAL_FILENAME} holds {exported}"
+                " tasks: the pool was lost; the exports are the last good copy (move the"
+                " directory away to start over)",
+                EXIT_FAILED,
+            )
+        pool.unlink()  # created and killed before its first write: nothing in it
+        return
+    with open_pool_store(pool, create=False) as store:
+        problems = store.integrity_problems()
+        if problems:
+            raise PoolDamagedError(f"{pool}: damaged ({problems[0]})")
+        run.claim(store, seeds)
+        finished = store.completed_count()
+    if finished > run.num_instructions:
+        raise UserError(
+            f"{output} already has {finished} finished tasks, more than the target"
+            f" {run.num_instructions}: ask for at least {finished}, or use another --output"
+        )
+
+
+def _exported_count(output: Path) -> int:
+    from distilabel_selfinstruct.export import exported_task_count
+
+    try:
+        return exported_task_count(output / OFFICIAL_FILENAME)
+    except OSError:
+        return 0
+
+
 def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from distilabel_selfinstruct.llms import model_path_parameters
     from distilabel_selfinstruct.pipeline import build_pipeline
 
+    output = Path(args.output)
     try:
-        seeds = load_seed_tasks(seed_paths(args.seeds))
+        seeds = load_seed_tasks(seed_paths(args.seeds), max_line_bytes=args.max_seed_line_bytes)
     except SeedFileError as error:
         return _error(f"bad seed file: {error}")
-    if args.model_path and not Path(args.model_path).is_file():
-        return _error(f"--model-path: no such file: {args.model_path}")
-    output = Path(args.output)
+    check = BootstrapRun(
+        pool_path=str(pool_path_for(output)),
+        num_instructions=args.num_instructions,
+        seeds_path=args.seeds,
+        rouge_threshold=args.rouge_threshold,
+    )
+    _check_run_directory(output, check, seeds)
+    _check_llm_args(args)
     argilla = {"dataset_name": args.argilla_dataset} if args.argilla_dataset else None
     try:
         llm = _llm_from_args(args)
@@ -115,12 +263,13 @@ def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return _error(str(error))
     from distilabel.pipeline import Pipeline
 
+    from distilabel_selfinstruct.pipeline_yaml import explain_pipeline_yaml
     from distilabel_selfinstruct.sampling import SampleDemonstrations
 
-    try:
-        pipeline = Pipeline.from_yaml(config)
-    except Exception as error:  # noqa: BLE001 - any unreadable YAML is the user's input
-        return _error(f"{config}: not a pipeline this package can load ({error})")
+    problem = explain_pipeline_yaml(config)
+    if problem:
+        return _error(problem)
+    pipeline = Pipeline.from_yaml(config)
     generators = [
         (name, pipeline.dag.get_step(name)["step"])
         for name in pipeline.dag
@@ -132,6 +281,11 @@ def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if sample.run is None:
         return _error(f"{config}: the SampleDemonstrations step has no `run`")
     pool, target = Path(sample.run.pool_path), sample.run.num_instructions
+    try:
+        seeds = load_seed_tasks(seed_paths(sample.run.seeds_path))
+    except SeedFileError as error:
+        return _error(f"bad seed file: {error}")
+    _check_run_directory(pool.parent, sample.run, seeds)
     print(f"Self-Instruct: pipeline {config}, target {target} tasks, run directory {pool.parent}")
     return _run(config, pool, target, args, argv, args.param)
 
@@ -175,16 +329,40 @@ def _run_passes(
         return _error(str(error))
     output = pool.parent
     log = output / LOG_FILENAME
+    if pool.exists():
+        with open_pool_store(pool) as store:
+            store.set_meta(LLM_FAILURE, None)  # the last invocation's, not this one's
+
+    def llm_failure() -> Optional[str]:
+        if not pool.exists():
+            return None
+        with open_pool_store(pool) as store:
+            return store.meta(LLM_FAILURE)
+
     print(f"  progress below; full log: {log}; Ctrl-C stops (rerun the same command to resume)")
     started = time.monotonic()
     with ProgressDisplay(pool, target, sys.stdout, live=False if args.verbose else None):
         # One pass: the pipeline's own stop rule runs it to the target (or says why not).
-        outcome = run_pipeline_process(config, output, parameters=parameters, verbose=args.verbose)
+        outcome = run_pipeline_process(
+            config, output, parameters=parameters, verbose=args.verbose, stop_when=llm_failure
+        )
+    if not pool.exists():
+        # The pipeline ended before its generator created the pool: nothing to export.
+        if outcome.status == "failed":
+            return _error(
+                f"the run failed: {outcome.error}\n  full log: {log}\n  resume with: {resume}",
+                EXIT_FAILED,
+            )
+        return _error(f"the run ended without creating {pool}; full log: {log}", EXIT_FAILED)
     with open_pool_store(pool) as store:
         finished = store.completed_count()
         stop_reason = store.meta(STOP_REASON)
     elapsed = time.monotonic() - started
-    summary = _write_outputs(pool, output, target, elapsed)
+    try:
+        summary: Optional[RunSummary] = _write_outputs(pool, output, target, elapsed)
+    except UserError as error:
+        _error(str(error), error.code)
+        summary = None
     if outcome.status == "interrupted" and finished < target:
         print(
             f"Stopped: {finished} of {target} tasks finished and saved in {output}.\n"
@@ -200,6 +378,8 @@ def _run_passes(
             file=sys.stderr,
         )
         return EXIT_FAILED
+    if summary is None:
+        return EXIT_FAILED
     print(summary.render())
     if summary.tasks_finished < target:
         print(
@@ -210,34 +390,82 @@ def _run_passes(
     return 0
 
 
-def _write_outputs(pool: Path, output: Path, target: int, elapsed: float) -> RunSummary:
-    summary = RunSummary.from_store(pool, target, elapsed)
-    atomic_write_text(output / SUMMARY_FILENAME, json.dumps(summary.to_dict(), indent=2) + "\n")
-    with open_pool_store(pool) as store:
-        tasks = store.completed()
-    if tasks:
-        write_distiset(tasks, output / "distiset")
+def _write_outputs(
+    pool: Path, output: Path, target: Optional[int], elapsed: Optional[float]
+) -> RunSummary:
+    """Exports, then the summary (both refuse to replace a file with fewer tasks).
+
+    Raises:
+        UserError: an export was refused or could not be written (the old files stay).
+    """
+    try:
         paths = export_run(pool, output)
-        print(f"Wrote {paths['official']}, {paths['alpaca']} and {output / 'distiset'}")
+        summary = RunSummary.from_store(pool, target, elapsed)
+        _write_summary(output / SUMMARY_FILENAME, summary)
+    except ExportRefusedError as error:
+        raise UserError(str(error), EXIT_FAILED) from None
+    except OSError as error:
+        raise UserError(
+            f"cannot write the exports in {output}: {error.strerror or error}"
+            " (the previous files are untouched; free the space and run `selfinstruct export`)",
+            EXIT_FAILED,
+        ) from None
+    written = [paths["official"], paths["alpaca"]]
+    if summary.tasks_finished:
+        written.append(paths["distiset"])
+    print(f"Wrote {', '.join(map(str, written))}")
     return summary
 
 
-def _export(args: argparse.Namespace) -> int:
-    pool = pool_path_for(args.output)
+def _write_summary(path: Path, summary: RunSummary) -> None:
+    try:
+        before = json.loads(path.read_text(encoding="utf-8")).get("tasks_finished", 0)
+    except (OSError, ValueError, AttributeError):
+        before = 0
+    if isinstance(before, int) and summary.tasks_finished < before:
+        raise ExportRefusedError(
+            f"{path} counts {before} finished tasks but the pool only {summary.tasks_finished}:"
+            " not replaced"
+        )
+    atomic_write_text(path, json.dumps(summary.to_dict(), indent=2) + "\n")
+
+
+def _existing_pool(output: str) -> Path:
+    pool = pool_path_for(output)
     if not pool.exists():
-        print(f"selfinstruct: no run in {args.output} ({pool} is missing)", file=sys.stderr)
-        return 2
-    paths = export_run(pool, args.output)
-    print(f"Wrote {paths['official']} and {paths['alpaca']}")
+        raise UserError(f"no run in {output} ({pool} is missing)")
+    return pool
+
+
+def _export(args: argparse.Namespace) -> int:
+    _write_outputs(_existing_pool(args.output), Path(args.output), None, None)
     return 0
 
 
 def _summary(args: argparse.Namespace) -> int:
-    pool = pool_path_for(args.output)
-    if not pool.exists():
-        print(f"selfinstruct: no run in {args.output} ({pool} is missing)", file=sys.stderr)
-        return 2
-    print(RunSummary.from_store(pool).render())
+    print(RunSummary.from_store(_existing_pool(args.output)).render())
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from distilabel_selfinstruct.verify import verify_run
+
+    problems = verify_run(args.output)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return EXIT_FAILED
+    print(f"{args.output}: ok")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from distilabel_selfinstruct.pipeline_yaml import explain_pipeline_yaml
+
+    problem = explain_pipeline_yaml(args.config)
+    if problem:
+        return _error(problem)
+    print(f"{args.config}: ok")
     return 0
 
 
@@ -250,20 +478,26 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="selfinstruct", description="Self-Instruct bootstrap as a distilabel pipeline."
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
     generate = commands.add_parser("generate", help="grow a task pool from the seeds")
-    generate.add_argument("--num-instructions", type=int, default=100)
+    generate.add_argument("--num-instructions", type=_positive_int, default=100)
     generate.add_argument("--output", default="selfinstruct-out", help="run directory")
     generate.add_argument("--seeds", nargs="+", help="seed JSONL files (default: bundled)")
     generate.add_argument("--prompt-style", choices=["completion", "chat"], default=None)
-    generate.add_argument("--batch-size", type=int, default=4, help="prompts per round")
-    generate.add_argument("--num-instances", type=int, default=5)
-    generate.add_argument("--rouge-threshold", type=float, default=0.7)
+    generate.add_argument("--batch-size", type=_positive_int, default=4, help="prompts per round")
+    generate.add_argument("--num-instances", type=_positive_int, default=5)
+    generate.add_argument("--rouge-threshold", type=_fraction, default=0.7)
     generate.add_argument("--seed", type=int, default=42)
+    generate.add_argument(
+        "--max-seed-line-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_SEED_LINE_BYTES,
+        help="refuse seed tasks longer than this (bytes per JSONL line)",
+    )
     generate.add_argument("--model-path", help="a GGUF file for llama.cpp (default: gemma-3-270m)")
     generate.add_argument("--base-url", help="an OpenAI-compatible server (key: OPENAI_API_KEY)")
     generate.add_argument("--model", help="model name on that server")
@@ -294,6 +528,18 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--output", default="selfinstruct-out", help="run directory")
     summary.set_defaults(handler=_summary)
 
+    verify = commands.add_parser(
+        "verify", help="check a run directory: pool integrity, exports, accounting"
+    )
+    verify.add_argument("--output", default="selfinstruct-out", help="run directory")
+    verify.set_defaults(handler=_verify)
+
+    check = commands.add_parser(
+        "check", help="say why a pipeline YAML does not load (or that it does)"
+    )
+    check.add_argument("--config", required=True, help="the pipeline YAML")
+    check.set_defaults(handler=_check)
+
     try:
         from distilabel_selfinstruct.argilla.cli import add_subcommands
     except ImportError:
@@ -306,9 +552,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    if args.handler in (_generate, _run_config):
-        return int(args.handler(args, argv) or 0)
-    return int(args.handler(args) or 0)
+    try:
+        if args.handler in (_generate, _run_config):
+            return int(args.handler(args, argv) or 0)
+        return int(args.handler(args) or 0)
+    except UserError as error:
+        return _error(str(error), error.code)
+    except (SeedFileError, RunMismatchError) as error:
+        return _error(str(error))
+    except PoolDamagedError as error:
+        return _error(f"{error} (the exports on disk, if any, are the last good copy)", EXIT_FAILED)
+    except sqlite3.DatabaseError as error:
+        return _error(f"the pool store is damaged ({error})", EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _error("stopped", EXIT_INTERRUPTED)
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        return _error(
+            f"unexpected error: {type(error).__name__}: {error} (--verbose shows the traceback)",
+            EXIT_FAILED,
+        )
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, Iterator, Optional
 
 from distilabel.models.llms.base import LLM
-from distilabel.steps.tasks import Task
 from pydantic import PrivateAttr
+
+from distilabel_selfinstruct.llm_failures import StopsOnServerFailure
 
 
 def _accepts(annotation: Any, value: Any) -> bool:
@@ -58,8 +59,9 @@ def finished_flags(llm: LLM, outputs: dict[str, Any]) -> list[Optional[bool]]:
     return [None if count is None else count < limit for count in tokens]
 
 
-class FinishAwareTask(Task):
-    """A task whose parser needs to know whether each reply was cut by the token limit.
+class FinishAwareTask(StopsOnServerFailure):
+    """A task whose parser needs to know whether each reply was cut by the token limit
+    (and that ends the run when its LLM's server fails: `StopsOnServerFailure`).
 
     `format_output` only receives the text; this hands it the flag for the generation being
     formatted through `reply_finished()`.

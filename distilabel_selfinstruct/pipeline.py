@@ -115,8 +115,10 @@ def build_pipeline(
             batch_size=batch_size,
             random_seed=random_seed,
         )
+        # The LLM stages get `run` too: a failing server ends the run (StopsOnServerFailure).
         generate = GenerateInstructions(
             name="generate_instructions",
+            run=run,
             llm=llm.model_copy(deep=True),
             prompt_style=prompt_style,
             input_batch_size=batch_size,
@@ -131,6 +133,7 @@ def build_pipeline(
         admit = AdmitToPool(name="admit_to_pool", run=run, input_batch_size=1)
         classify = IdentifyClassification(
             name="identify_classification",
+            run=run,
             llm=llm.model_copy(deep=True),
             prompt_style=prompt_style,
             seeds_path=seeds_path,
@@ -139,6 +142,7 @@ def build_pipeline(
         )
         instances = GenerateInstances(
             name="generate_instances",
+            run=run,
             llm=llm.model_copy(deep=True),
             prompt_style=prompt_style,
             seeds_path=seeds_path,

@@ -116,6 +116,10 @@ class PoolStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @abstractmethod
+    def integrity_problems(self) -> list[str]:
+        """What the backend's own consistency check finds (empty: sound)."""
+
     def __enter__(self) -> PoolStore:
         return self
 
@@ -207,25 +211,76 @@ class PoolStore(ABC):
         """A named text value of the run, `None` if unset."""
 
 
-def open_pool_store(location: Union[str, Path]) -> PoolStore:
-    """The store at `location` (a file path: the embedded SQLite store)."""
-    return SQLitePoolStore(location)
+class PoolDamagedError(Exception):
+    """The pool store cannot be read: missing, empty, not a pool, or corrupt. The message is
+    one line naming the file and the problem."""
+
+
+def open_pool_store(location: Union[str, Path], *, create: bool = True) -> PoolStore:
+    """The store at `location` (a file path: the embedded SQLite store).
+
+    Args:
+        location: where the store is.
+        create: create a missing store (a new run). With `False` (export, summary,
+            verify) a missing, empty or foreign file raises `PoolDamagedError`.
+
+    Raises:
+        PoolDamagedError: the store exists but is not a readable pool.
+    """
+    return SQLitePoolStore(location, create=create)
+
+
+_TABLES = ("tasks", "drops", "completed", "counters", "meta")
 
 
 class SQLitePoolStore(PoolStore):
     """The pool in one SQLite file (WAL mode, so readers never block the writer)."""
 
-    def __init__(self, path: Union[str, Path]) -> None:
+    def __init__(self, path: Union[str, Path], *, create: bool = True) -> None:
         self.path = Path(path)
+        if not create:
+            if not self.path.is_file():
+                raise PoolDamagedError(f"{self.path}: no such file")
+            if self.path.stat().st_size == 0:
+                raise PoolDamagedError(f"{self.path}: the pool store is empty (0 bytes)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: every transaction is opened explicitly below, never implicitly.
-        self._connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=NORMAL")
-        with self._write() as connection:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
+        try:
+            # Autocommit mode: every transaction is opened explicitly below.
+            self._connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        except sqlite3.Error as error:
+            raise PoolDamagedError(f"{self.path}: cannot open the pool store ({error})") from None
+        try:
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute("PRAGMA synchronous=NORMAL")
+            if create:
+                with self._write() as connection:
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            connection.execute(statement)
+            else:
+                missing = sorted(set(_TABLES) - self._table_names())
+                if missing:
+                    raise PoolDamagedError(
+                        f"{self.path}: not a task pool (no table {', '.join(missing)})"
+                    )
+        except sqlite3.DatabaseError as error:
+            self._connection.close()
+            raise PoolDamagedError(f"{self.path}: damaged ({error})") from None
+        except BaseException:
+            self._connection.close()
+            raise
+
+    def _table_names(self) -> set[str]:
+        rows = self._connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {row[0] for row in rows}
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own check of the file (`PRAGMA quick_check`): empty when it is sound."""
+        try:
+            rows = self._connection.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as error:
+            return [str(error)]
+        return [row[0] for row in rows if row[0] != "ok"]
 
     def close(self) -> None:
         self._connection.close()
@@ -279,13 +334,16 @@ class SQLitePoolStore(PoolStore):
 
     def tasks(self, origin: Optional[str] = None, after_seq: int = 0) -> list[dict[str, Any]]:
         """Pool tasks in the order they entered the pool."""
-        query = "SELECT seq, task_id, origin, instruction, bootstrap_round FROM tasks WHERE seq > ?"
+        query = (
+            "SELECT seq, task_id, origin, instruction, bootstrap_round, candidate_id"
+            " FROM tasks WHERE seq > ?"
+        )
         params: list[Any] = [after_seq]
         if origin is not None:
             query += " AND origin = ?"
             params.append(origin)
         rows = self._connection.execute(query + " ORDER BY seq", params).fetchall()
-        keys = ("seq", "task_id", "origin", "instruction", "bootstrap_round")
+        keys = ("seq", "task_id", "origin", "instruction", "bootstrap_round", "candidate_id")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def rouge_l_scores(self) -> list[float]:

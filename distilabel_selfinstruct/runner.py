@@ -7,11 +7,21 @@ That keeps the terminal for the progress display and a short ending, makes every
 exercise the same YAML a teammate would rerun, and lets Ctrl-C stop the whole pipeline:
 
 - the child has its own session, so a terminal's Ctrl-C reaches only the supervisor, which
-  passes one SIGINT on (distilabel then stops after the batches in flight);
+  passes one SIGINT on (distilabel then stops after the batches in flight) and kills the
+  child's process group if it has not ended within `STOP_GRACE_S`;
 - a second Ctrl-C, or SIGTERM to the supervisor, kills the child's process group at once
-  (the pool store's writes are keyed by content, so a rerun resumes without loss);
+  (the pool store's writes are transactions keyed by content, so a rerun resumes without
+  loss);
+- a condition the supervisor is given (`stop_when`: e.g. the pool says the LLM server
+  failed) kills the group too, so a run whose server is gone ends in seconds;
 - how it ended comes back in a small status file: finished, or failed with a one-line
   reason.
+
+distilabel's own cache (`<run>/cache`) is not state of the run: every invocation runs with
+`use_cache=False` and resumes from the pool store. distilabel still reads back the
+`pipeline.yaml` it rewrote there after every batch (not atomically), so a run killed during
+that write could never start again. Each invocation therefore starts with an empty cache;
+the previous one is set aside and deleted first.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,14 +38,17 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, Optional, Sequence
+from typing import IO, Any, Callable, Literal, Optional, Sequence
 
 from distilabel_selfinstruct.files import atomic_write_text
 
 LOG_FILENAME = "selfinstruct.log"
 PIPELINE_FILENAME = "pipeline.yaml"
+CACHE_DIRNAME = "cache"
+# Seconds distilabel gets, after the first Ctrl-C, to end its batches in flight.
+STOP_GRACE_S = 10.0
 # Exceptions whose message is already written for the user (no type name needed).
-_USER_FACING = ("ModelNotFoundError", "SeedFileError")
+_USER_FACING = ("ModelNotFoundError", "SeedFileError", "RunMismatchError", "PoolDamagedError")
 
 
 def parse_parameters(items: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -145,6 +159,8 @@ class _Signals:
         self.notice = notice
         self.interrupted = False
         self.signum: Optional[int] = None
+        # When the child's group is killed if it is still running (after a first Ctrl-C).
+        self.kill_at: Optional[float] = None
         self._previous: dict[int, Any] = {}
 
     def _send(self, signum: int) -> None:
@@ -163,9 +179,14 @@ class _Signals:
                 file=self.notice,
                 flush=True,
             )
+            self.kill_at = time.monotonic() + STOP_GRACE_S
             self._send(signal.SIGINT)
             return
         self.interrupted = True
+        self.kill()
+
+    def kill(self) -> None:
+        """Ends the child's whole group now."""
         self._send(signal.SIGKILL)
 
     def __enter__(self) -> _Signals:
@@ -179,6 +200,19 @@ class _Signals:
             signal.signal(signum, handler)
 
 
+def fresh_cache(run_dir: Path) -> Path:
+    """Empties `<run_dir>/cache` for a new invocation and returns it. The old cache is
+    renamed first, so a kill during the deletion leaves no half-deleted cache in use."""
+    cache = run_dir / CACHE_DIRNAME
+    for leftover in run_dir.glob(f".{CACHE_DIRNAME}-old-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if cache.exists():
+        aside = run_dir / f".{CACHE_DIRNAME}-old-{os.getpid()}-{time.time_ns()}"
+        os.replace(cache, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+    return cache
+
+
 def run_pipeline_process(
     config: Path,
     run_dir: Path,
@@ -186,20 +220,25 @@ def run_pipeline_process(
     parameters: Sequence[str] = (),
     verbose: bool = False,
     notice: Optional[IO[str]] = None,
+    stop_when: Optional[Callable[[], Optional[str]]] = None,
+    poll_s: float = 0.5,
 ) -> RunOutcome:
     """Runs `config` once in a child process until it ends, and says how it ended.
 
     Args:
         config: the pipeline YAML.
         run_dir: the run directory: the log (`selfinstruct.log`, appended to) and
-            distilabel's cache go there.
+            distilabel's cache (emptied first, see `fresh_cache`) go there.
         parameters: `STEP.NAME=VALUE` runtime parameters for the run.
         verbose: also copy the child's output to `notice`.
         notice: where the supervisor's own messages (and the verbose copy) go; default:
             `sys.stderr` as it is at the call (a live display may be standing in for it).
+        stop_when: polled every `poll_s` seconds; a message it returns ends the run at once
+            as failed with that message.
     """
     notice = notice if notice is not None else sys.stderr
     run_dir.mkdir(parents=True, exist_ok=True)
+    cache = fresh_cache(run_dir)
     status_path = run_dir / ".runner-status.json"
     status_path.unlink(missing_ok=True)
     command = [
@@ -219,7 +258,7 @@ def run_pipeline_process(
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         # One directory holds everything a run needs (distilabel's cache included).
-        "DISTILABEL_CACHE_DIR": str(run_dir / "cache"),
+        "DISTILABEL_CACHE_DIR": str(cache),
         # The log is read as text: wide lines, no colour codes.
         "COLUMNS": "160",
         "NO_COLOR": "1",
@@ -243,8 +282,20 @@ def run_pipeline_process(
             daemon=True,
         )
         copier.start()
+        stopped_because: Optional[str] = None
         with _Signals(process, notice) as signals:
-            returncode = process.wait()
+            while True:
+                try:
+                    returncode = process.wait(timeout=poll_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if signals.kill_at is not None and time.monotonic() >= signals.kill_at:
+                    signals.kill()
+                if stopped_because is None and stop_when is not None:
+                    stopped_because = _safe_poll(stop_when)
+                    if stopped_because is not None:
+                        signals.kill()
             # Workers whose main process died (OOM killer, a stray kill) would live on and
             # hold the output pipe open: the group goes with its leader.
             try:
@@ -257,6 +308,8 @@ def run_pipeline_process(
     except (OSError, ValueError):
         status = None
     status_path.unlink(missing_ok=True)
+    if stopped_because is not None and not signals.interrupted:
+        return RunOutcome("failed", stopped_because, returncode)
     if signals.interrupted:
         return RunOutcome("interrupted", returncode=returncode, signum=signals.signum)
     if status and status.get("ok") and returncode == 0:
@@ -268,6 +321,15 @@ def run_pipeline_process(
     else:
         reason = f"the pipeline process exited with code {returncode}"
     return RunOutcome("failed", reason, returncode)
+
+
+def _safe_poll(stop_when: Callable[[], Optional[str]]) -> Optional[str]:
+    # A condition that cannot be read right now (the pool busy or being created) is no
+    # reason to stop.
+    try:
+        return stop_when()
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _copy_output(source: Optional[IO[str]], log: IO[str], echo: Optional[IO[str]]) -> None:

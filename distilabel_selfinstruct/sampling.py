@@ -17,8 +17,8 @@ from distilabel.mixins.runtime_parameters import RuntimeParameter
 from distilabel.steps import GeneratorStep
 from pydantic import Field, PrivateAttr
 
-from distilabel_selfinstruct.bootstrap.run import BootstrapRun, require_run
-from distilabel_selfinstruct.bootstrap.stop import STOP_REASON, Decision
+from distilabel_selfinstruct.bootstrap.run import RUN_TARGET, BootstrapRun, require_run
+from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, STOP_REASON, Decision
 from distilabel_selfinstruct.pool import PoolState, PoolStore
 from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
 
@@ -145,6 +145,7 @@ class SampleDemonstrations(GeneratorStep):
         run = require_run(self)
         seeds = load_seed_tasks(seed_paths(run.seeds_path))
         self._store = run.open_store()
+        run.claim(self._store, seeds)  # a pool of another run is refused, not merged into
         added = self._store.add_seeds(seeds)
         self._logger.info(
             f"Pool at '{run.pool_path}': {self._store.count('seed')} seed tasks"
@@ -194,12 +195,19 @@ class SampleDemonstrations(GeneratorStep):
         assert store is not None and run is not None
         rule = run.stop_rule(self.batch_size)
         store.set_meta(STOP_REASON, None)
+        store.set_meta(LLM_FAILURE, None)
+        store.set_meta(RUN_TARGET, str(run.num_instructions))
         # A rerun continues the round numbering of the pool, so its prompts (and candidate
         # ids) never collide with those of the run it resumes.
         round_number = max(offset // self.batch_size, store.counters().get("rounds", 0))
         rounds_here = 0
         while True:
             state = store.state()
+            failure = store.meta(LLM_FAILURE)
+            if failure is not None:
+                self._end(store, state, failure)
+                yield [], True
+                return
             decision = rule.next_round(state, rounds_here)
             if decision is Decision.WAIT:
                 reason = yield from self._wait(store, rule, state)
@@ -243,6 +251,9 @@ class SampleDemonstrations(GeneratorStep):
                 seen, progress_at = current, now
             if rule.next_round(current, 1) is not Decision.WAIT:
                 return None
+            failure = store.meta(LLM_FAILURE)
+            if failure is not None:
+                return failure
             if now - progress_at >= self.run.stall_timeout_s:
                 return (
                     f"no progress for {self.run.stall_timeout_s:.0f} s with"

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Iterable, Optional, Sequence, Union
 
 PathLike = Union[str, Path]
 
@@ -121,8 +121,14 @@ def _parse_task(obj: Any, path: PathLike, line: int) -> SeedTask:
     )
 
 
-def load_seed_tasks(paths: PathLike | Iterable[PathLike]) -> list[SeedTask]:
+def load_seed_tasks(
+    paths: PathLike | Iterable[PathLike], *, max_line_bytes: Optional[int] = None
+) -> list[SeedTask]:
     """Reads one or more seed files; ids must be unique across them.
+
+    Args:
+        paths: the seed files.
+        max_line_bytes: refuse a line longer than this (UTF-8 bytes); `None`: no limit.
 
     Raises:
         SeedFileError: naming the file and line of the first problem found.
@@ -136,11 +142,22 @@ def load_seed_tasks(paths: PathLike | Iterable[PathLike]) -> list[SeedTask]:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise SeedFileError(path, None, "file not found") from None
+        except IsADirectoryError:
+            raise SeedFileError(path, None, "is a directory, not a seed file") from None
         except UnicodeDecodeError as error:
             raise SeedFileError(path, None, f"not UTF-8 text ({error.reason})") from None
+        except OSError as error:
+            raise SeedFileError(path, None, f"cannot be read ({error.strerror})") from None
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
+            if max_line_bytes is not None and len(line.encode("utf-8")) > max_line_bytes:
+                raise SeedFileError(
+                    path,
+                    number,
+                    f"{len(line.encode('utf-8'))} bytes, over the limit of {max_line_bytes}"
+                    " per seed task (--max-seed-line-bytes raises it)",
+                )
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as error:

@@ -11,6 +11,8 @@ from distilabel_selfinstruct.bootstrap.stages import CANDIDATE_STAGES
 from distilabel_selfinstruct.bootstrap.stop import STOP_REASON
 from distilabel_selfinstruct.pool import open_pool_store
 
+SUMMARY_FILENAME = "summary.json"
+
 
 def candidate_drop_count(drop_counts: Counter[tuple[str, str]]) -> int:
     """Candidates dropped before the pool (accepted + this = candidates seen)."""
@@ -40,6 +42,10 @@ class RunSummary:
     instructions_accepted: int
     tasks_finished: int
     target: Optional[int]
+    # Accepted = finished + lost (dropped after acceptance) + unfinished (in flight when
+    # the run stopped; a resume picks them up, a run that met its target leaves them).
+    tasks_lost: int = 0
+    tasks_unfinished: int = 0
     drops: dict[str, int] = field(default_factory=dict)
     classification_share: float = 0.0
     instances_per_task: float = 0.0
@@ -61,7 +67,8 @@ class RunSummary:
         target: Optional[int] = None,
         wall_time_s: Optional[float] = None,
     ) -> RunSummary:
-        with open_pool_store(pool_path) as store:
+        with open_pool_store(pool_path, create=False) as store:
+            state = store.state()
             stop_reason = store.meta(STOP_REASON)
             drop_counts = store.drop_counts()
             accepted = store.count("machine")
@@ -80,6 +87,8 @@ class RunSummary:
             instructions_accepted=accepted,
             tasks_finished=len(finished),
             target=target,
+            tasks_lost=state.lost,
+            tasks_unfinished=state.in_flight,
             drops={f"{stage}/{reason}": n for (stage, reason), n in sorted(drop_counts.items())},
             classification_share=len(classification) / len(finished) if finished else 0.0,
             instances_per_task=sum(instance_counts) / len(finished) if finished else 0.0,
@@ -104,6 +113,7 @@ class RunSummary:
             f"  accepted into the pool : {self.instructions_accepted}",
             f"  finished with instances: {self.tasks_finished}"
             + (f" (target {self.target})" if self.target else ""),
+            f"  lost / unfinished      : {self.tasks_lost} / {self.tasks_unfinished}",
             f"  classification share   : {self.classification_share:.0%}",
             f"  instances per task     : {self.instances_per_task:.2f}",
             f"  LLM calls              : {self.llm_calls}"

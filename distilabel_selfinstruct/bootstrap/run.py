@@ -9,12 +9,26 @@ quietly opening a pool of its own.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from distilabel_selfinstruct.bootstrap.stop import StopRule, default_round_limit
 from distilabel_selfinstruct.pool import PoolStore, open_pool_store
+
+if TYPE_CHECKING:
+    from distilabel_selfinstruct.seeds import SeedTask
+
+# The pool store's meta entries: what the run was started with (`identity`), and the
+# target of its latest invocation.
+RUN_IDENTITY = "run_identity"
+RUN_TARGET = "target"
+
+
+class RunMismatchError(ValueError):
+    """The pool belongs to a run started with other seeds or settings (one line)."""
 
 
 class BootstrapRun(BaseModel):
@@ -60,6 +74,46 @@ class BootstrapRun(BaseModel):
 
     def open_store(self) -> PoolStore:
         return open_pool_store(self.pool_path)
+
+    def identity(self, seeds: Sequence[SeedTask]) -> dict[str, Any]:
+        """What makes a pool this run's: the seed tasks (by content, in order) and the
+        novelty rule. The target, the model and the sampling settings may change between
+        invocations; these may not (the pool would mix two runs)."""
+        text = json.dumps([seed.to_dict() for seed in seeds], sort_keys=True, ensure_ascii=False)
+        return {
+            "seeds_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            "seed_tasks": len(seeds),
+            "rouge_threshold": self.rouge_threshold,
+            "rouge_tokenizer": self.rouge_tokenizer,
+        }
+
+    def claim(self, store: PoolStore, seeds: Sequence[SeedTask]) -> None:
+        """Records this run's identity in a new pool, or checks it against the one the pool
+        was started with.
+
+        Raises:
+            RunMismatchError: the pool was started with other seeds or settings.
+        """
+        current = self.identity(seeds)
+        recorded = store.meta(RUN_IDENTITY)
+        if recorded is None:
+            store.set_meta(RUN_IDENTITY, json.dumps(current, sort_keys=True))
+            return
+        before = json.loads(recorded)
+        if before == current:
+            return
+        changed = [key for key in current if before.get(key) != current[key]]
+        if "seeds_sha256" in changed:
+            what = (
+                f"other seed tasks ({before.get('seed_tasks')} then, {len(seeds)} now,"
+                " different content)"
+            )
+        else:
+            what = ", ".join(f"{key} {before.get(key)!r} (now {current[key]!r})" for key in changed)
+        raise RunMismatchError(
+            f"{self.pool_path}: this run was started with {what}; rerun it with the same"
+            " settings, or start a new run in another directory"
+        )
 
     def stop_rule(self, batch_size: int) -> StopRule:
         """The rule for rounds of `batch_size` prompts."""

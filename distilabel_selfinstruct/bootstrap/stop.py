@@ -20,6 +20,9 @@ from distilabel_selfinstruct.pool import PoolState
 # The pool store's meta entry saying why the last invocation ended short of the target
 # (`None` once it reached it): the generator writes it, the command line and summary read it.
 STOP_REASON = "stop_reason"
+# The meta entry saying the LLM's server failed (one line); the LLM tasks write it, the
+# generator ends the stream on it and the command line stops the pipeline.
+LLM_FAILURE = "llm_failure"
 
 
 class Decision(Enum):

@@ -1,0 +1,107 @@
+"""When the LLM's server, not its reply, is what failed: stop the run instead of counting it.
+
+distilabel catches any exception a step raises, fills the batch's outputs with `None` and
+goes on. For an LLM stage whose server is down, refuses the API key or fails on every
+request, that turns each call into an "unparseable reply" and the run into minutes of
+retries that can only end at the round limit. The LLM client has already retried by the
+time an exception reaches the task (distilabel's `OpenAILLM`: 6 retries with back-off), so
+such an error is persistent.
+
+`StopsOnServerFailure` is the base of this package's LLM tasks: on an error
+`server_failure` classifies as the server's, it records one line in the pool store (meta
+key `LLM_FAILURE`), yields no rows for the batch (its inputs stay unfinished in the pool
+and are replayed by the resume) and lets the run end: `SampleDemonstrations` ends the
+stream on it and the `selfinstruct` command stops the pipeline at once. Errors about one
+request (HTTP 400, a prompt too long) keep distilabel's behaviour.
+
+(No `from __future__ import annotations` here: distilabel finds a step's input by the live
+`StepInput` annotation of `process`.)
+"""
+
+import json
+from typing import Any, Optional
+
+from distilabel.steps import StepInput
+from distilabel.steps.tasks import Task
+from distilabel.typing import StepOutput
+from pydantic import Field
+
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun
+from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE
+
+_AUTH = {401: "refused the API key", 403: "refused access"}
+
+
+def _status_code(error: BaseException) -> Optional[int]:
+    code = getattr(error, "status_code", None)
+    if code is None:
+        response = getattr(error, "response", None)
+        code = getattr(response, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return True
+    # openai's APIConnectionError/APITimeoutError, httpx's ConnectError/TimeoutException,
+    # aiohttp's ClientConnectorError: matched by name, so no client needs importing.
+    names = [cls.__name__ for cls in type(error).__mro__]
+    return any("Connect" in name or "Timeout" in name for name in names)
+
+
+def server_name(llm: Any) -> str:
+    """How the user named the server: its base URL, else the LLM class and model."""
+    base_url = getattr(llm, "base_url", None)
+    if base_url:
+        return str(base_url)
+    model = getattr(llm, "model", None)
+    return f"{type(llm).__name__}({model})" if model else type(llm).__name__
+
+
+def server_failure(error: BaseException, llm: Any) -> Optional[str]:
+    """One line naming the server and the cause when `error` means the server cannot
+    serve the run; `None` for an error about one request."""
+    server = server_name(llm)
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    code = _status_code(error)
+    if code in _AUTH:
+        return f"the LLM server {server} {_AUTH[code]} (HTTP {code}): check OPENAI_API_KEY"
+    if code == 404:
+        return f"the LLM server {server} answered HTTP 404: check --base-url and --model ({detail})"
+    if code == 429:
+        return f"the LLM server {server} kept rate-limiting the run (HTTP 429) after retries"
+    if code is not None and code >= 500:
+        return f"the LLM server {server} failed (HTTP {code}) after retries: {detail}"
+    if code is not None:
+        return None
+    if _is_connection_error(error):
+        return f"cannot reach the LLM server {server} ({detail})"
+    if isinstance(error, json.JSONDecodeError):
+        return f"the LLM server {server} sent a reply that is not JSON (an OpenAI-compatible API?)"
+    return None
+
+
+class StopsOnServerFailure(Task):
+    """A task that ends the run when its LLM's server fails (see the module docstring).
+
+    Attributes:
+        run: the run's `BootstrapRun`, where the failure is recorded; without it the task
+            keeps distilabel's behaviour (the batch's outputs become `None`).
+    """
+
+    run: Optional[BootstrapRun] = Field(
+        default=None, description="The run whose pool records a failure of the LLM server."
+    )
+
+    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+        try:
+            yield from super().process(inputs)
+        except Exception as error:
+            message = server_failure(error, self.llm)
+            if message is None or self.run is None:
+                raise
+            with self.run.open_store() as store:
+                if store.meta(LLM_FAILURE) is None:
+                    store.set_meta(LLM_FAILURE, message)
+            self._logger.error(f"{message}; the run stops (its work so far is kept)")
+            yield []
