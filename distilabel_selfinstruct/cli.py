@@ -18,11 +18,16 @@ from typing import NoReturn, Optional, Sequence
 
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun, RunMismatchError
 from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, STOP_REASON
-from distilabel_selfinstruct.export import OFFICIAL_FILENAME, ExportRefusedError, export_run
+from distilabel_selfinstruct.export import (
+    OFFICIAL_FILENAME,
+    ExportRefusedError,
+    ExportWriteError,
+    export_run,
+)
 from distilabel_selfinstruct.files import atomic_write_text
 from distilabel_selfinstruct.llms import ModelNotFoundError
 from distilabel_selfinstruct.pipeline import pool_path_for
-from distilabel_selfinstruct.pool import PoolDamagedError, open_pool_store
+from distilabel_selfinstruct.pool import PoolDamagedError, PoolUnavailableError, open_pool_store
 from distilabel_selfinstruct.runner import (
     LOG_FILENAME,
     PIPELINE_FILENAME,
@@ -121,24 +126,19 @@ def _check_server(base_url: str) -> None:
     refused key or a broken server ends the command here, not minutes into the run."""
     import httpx
 
-    from distilabel_selfinstruct.llm_failures import server_failure
-
-    class _Server:
-        def __init__(self, url: str) -> None:
-            self.base_url = url
-
     headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', '')}"}
     try:
         response = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=10.0)
     except httpx.HTTPError as error:
+        raise UserError(f"cannot reach the LLM server {base_url} ({error})", EXIT_FAILED) from None
+    code = response.status_code
+    if code in (401, 403):
         raise UserError(
-            server_failure(error, _Server(base_url)) or f"cannot reach {base_url}: {error}",
+            f"the LLM server {base_url} refused the API key (HTTP {code}): check OPENAI_API_KEY",
             EXIT_FAILED,
-        ) from None
-    if response.status_code in (401, 403) or response.status_code >= 500:
-        error = httpx.HTTPStatusError("", request=response.request, response=response)
-        message = server_failure(error, _Server(base_url))
-        raise UserError(message or f"{base_url}: HTTP {response.status_code}", EXIT_FAILED)
+        )
+    if code >= 500:
+        raise UserError(f"the LLM server {base_url} is failing (HTTP {code})", EXIT_FAILED)
 
 
 def _check_llm_args(args: argparse.Namespace) -> None:
@@ -216,6 +216,11 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         rouge_threshold=args.rouge_threshold,
     )
     _check_run_directory(output, check, seeds)
+    if args.save_yaml:
+        target = Path(args.save_yaml)
+        if target.is_dir() or not target.parent.is_dir():
+            problem = "is a directory" if target.is_dir() else f"no directory {target.parent}"
+            raise UserError(f"--save-yaml {args.save_yaml}: {problem}")
     _check_llm_args(args)
     argilla = {"dataset_name": args.argilla_dataset} if args.argilla_dataset else None
     try:
@@ -256,7 +261,8 @@ def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`selfinstruct run --config pipeline.yaml`: a saved pipeline, with progress."""
     config = Path(args.config)
     if not config.is_file():
-        return _error(f"--config: no such file: {config}")
+        problem = "is a directory, not a pipeline YAML" if config.is_dir() else "no such file"
+        return _error(f"--config: {problem}: {config}")
     try:
         parse_parameters(args.param)  # a bad --param fails before anything starts
     except ValueError as error:
@@ -404,6 +410,11 @@ def _write_outputs(
         _write_summary(output / SUMMARY_FILENAME, summary)
     except ExportRefusedError as error:
         raise UserError(str(error), EXIT_FAILED) from None
+    except ExportWriteError as error:
+        raise UserError(
+            f"{error} (none of the exports was replaced; fix that and run `selfinstruct export`)",
+            EXIT_FAILED,
+        ) from None
     except OSError as error:
         raise UserError(
             f"cannot write the exports in {output}: {error.strerror or error}"
@@ -450,9 +461,10 @@ def _summary(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from distilabel_selfinstruct.verify import verify_run
 
+    _existing_pool(args.output)
     problems = verify_run(args.output)
     for problem in problems:
-        print(problem, file=sys.stderr)
+        print(f"selfinstruct: {problem}", file=sys.stderr)
     if problems:
         return EXIT_FAILED
     print(f"{args.output}: ok")
@@ -562,6 +574,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _error(str(error))
     except PoolDamagedError as error:
         return _error(f"{error} (the exports on disk, if any, are the last good copy)", EXIT_FAILED)
+    except PoolUnavailableError as error:
+        return _error(f"{error} (nothing was changed; rerun once there is room)", EXIT_FAILED)
+    except sqlite3.OperationalError as error:
+        return _error(
+            f"the pool store failed ({error}); is the disk full? (rerun once there is room)",
+            EXIT_FAILED,
+        )
     except sqlite3.DatabaseError as error:
         return _error(f"the pool store is damaged ({error})", EXIT_FAILED)
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from distilabel_selfinstruct.files import atomic_write_text
+from distilabel_selfinstruct.files import atomic_write_text, write_beside
 from distilabel_selfinstruct.pool import open_pool_store
 
 OFFICIAL_FILENAME = "self_instruct.jsonl"
@@ -78,58 +78,89 @@ def alpaca_records(tasks: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
+def official_jsonl_text(tasks: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(official_record(task), ensure_ascii=False) + "\n" for task in tasks)
+
+
+def alpaca_json_text(tasks: Iterable[dict[str, Any]]) -> str:
+    return json.dumps(alpaca_records(tasks), ensure_ascii=False, indent=2) + "\n"
+
+
 def write_official_jsonl(tasks: Iterable[dict[str, Any]], path: str | Path) -> int:
     # Written whole or not at all: a run killed mid-export keeps the previous file.
-    lines = [json.dumps(official_record(task), ensure_ascii=False) + "\n" for task in tasks]
-    atomic_write_text(Path(path), "".join(lines))
-    return len(lines)
+    tasks = list(tasks)
+    atomic_write_text(Path(path), official_jsonl_text(tasks))
+    return len(tasks)
 
 
 def write_alpaca_json(tasks: Iterable[dict[str, Any]], path: str | Path) -> int:
-    records = alpaca_records(tasks)
-    atomic_write_text(Path(path), json.dumps(records, ensure_ascii=False, indent=2) + "\n")
-    return len(records)
+    tasks = list(tasks)
+    atomic_write_text(Path(path), alpaca_json_text(tasks))
+    return len(alpaca_records(tasks))
+
+
+def _save_distiset(tasks: list[dict[str, Any]], path: Path) -> None:
+    from datasets import Dataset, DatasetDict, disable_progress_bars
+    from distilabel.distiset import Distiset
+
+    disable_progress_bars()  # its bars would land in the middle of the run's ending
+    Distiset({"default": DatasetDict({"train": Dataset.from_list(tasks)})}).save_to_disk(str(path))
+
+
+def _swap_in(fresh: Path, path: Path) -> None:
+    """Renames the directory `fresh` to `path`, the old `path` set aside and deleted. A
+    kill between the two renames leaves no `path` (the old copy beside it), never a
+    half-written one."""
+    old = path.with_name(f".{path.name}.old-{os.getpid()}-{time.time_ns()}")
+    if path.exists():
+        os.replace(path, old)
+    os.replace(fresh, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _clear_leftovers(path: Path) -> None:
+    for leftover in path.parent.glob(f".{path.name}.*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def write_distiset(tasks: list[dict[str, Any]], path: str | Path) -> None:
     """Saves the finished tasks as a distilabel `Distiset` (every finished task of the run,
-    across resumes; one pipeline invocation's own Distiset holds only what it finished).
-
-    Saved into a directory beside `path`, then swapped in; a kill between the two renames
-    leaves no `path` (and the old copy beside it), never a half-written one.
-    """
-    from datasets import Dataset, DatasetDict, disable_progress_bars
-    from distilabel.distiset import Distiset
-
+    across resumes; one pipeline invocation's own Distiset holds only what it finished),
+    into a directory beside `path` that is then swapped in."""
     path = Path(path)
-    for leftover in path.parent.glob(f".{path.name}.*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    disable_progress_bars()  # its bars would land in the middle of the run's ending
-    distiset = Distiset({"default": DatasetDict({"train": Dataset.from_list(tasks)})})
-    stamp = f"{os.getpid()}-{time.time_ns()}"
-    fresh, old = (
-        path.with_name(f".{path.name}.new-{stamp}"),
-        path.with_name(f".{path.name}.old-{stamp}"),
-    )
+    _clear_leftovers(path)
+    fresh = path.with_name(f".{path.name}.new-{os.getpid()}-{time.time_ns()}")
     try:
-        distiset.save_to_disk(str(fresh))
-        if path.exists():
-            os.replace(path, old)
-        os.replace(fresh, path)
+        _save_distiset(tasks, fresh)
+        _swap_in(fresh, path)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+
+
+class ExportWriteError(OSError):
+    """An export file could not be written; none of the exports was replaced."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror)
+        self.path = path
+        self.reason = error.strerror or str(error)
+
+    def __str__(self) -> str:
+        return f"cannot write {self.path}: {self.reason}"
 
 
 def export_run(pool_path: str | Path, output_dir: str | Path) -> dict[str, Path]:
-    """Writes `distiset/`, `alpaca.json` and `self_instruct.jsonl` (last: its task count is
-    what the next export compares with) for the run's finished tasks.
+    """Writes `distiset/`, `alpaca.json` and `self_instruct.jsonl` for the run's finished
+    tasks: all three in full beside their targets first, then renamed into place (the JSONL
+    last: its task count is what the next export compares with). A failure while writing
+    replaces none of them.
 
     A run that finished nothing gets empty JSONL and JSON files and no Distiset (a
     `Dataset` needs at least one row to have columns).
 
     Raises:
         ExportRefusedError: the pool has fewer finished tasks than `self_instruct.jsonl`.
+        ExportWriteError: a file could not be written (a full disk, a directory in the way).
         PoolDamagedError: the pool store is missing or unreadable.
     """
     with open_pool_store(pool_path, create=False) as store:
@@ -140,14 +171,42 @@ def export_run(pool_path: str | Path, output_dir: str | Path) -> dict[str, Path]
         "alpaca": output_dir / ALPACA_FILENAME,
         "distiset": output_dir / DISTISET_DIRNAME,
     }
-    on_disk = exported_task_count(paths["official"])
+    on_disk = exported_task_count(paths["official"]) if paths["official"].is_file() else 0
     if len(tasks) < on_disk:
         raise ExportRefusedError(
             f"{paths['official']} holds {on_disk} tasks but the pool only {len(tasks)}:"
             " not replaced (the exports on disk are the last good copy)"
         )
-    if tasks:
-        write_distiset(tasks, paths["distiset"])
-    write_alpaca_json(tasks, paths["alpaca"])
-    write_official_jsonl(tasks, paths["official"])
+    for key in ("official", "alpaca"):
+        if paths[key].is_dir():
+            raise ExportWriteError(paths[key], IsADirectoryError(21, "is a directory"))
+    if paths["distiset"].exists() and not paths["distiset"].is_dir():
+        raise ExportWriteError(paths["distiset"], NotADirectoryError(20, "is not a directory"))
+    staged: dict[str, Path] = {}
+    try:
+        for key, text in (
+            ("official", official_jsonl_text(tasks)),
+            ("alpaca", alpaca_json_text(tasks)),
+        ):
+            try:
+                staged[key] = write_beside(paths[key], text)
+            except OSError as error:
+                raise ExportWriteError(paths[key], error) from None
+        if tasks:
+            _clear_leftovers(paths["distiset"])
+            fresh = paths["distiset"].with_name(f".{DISTISET_DIRNAME}.new-{os.getpid()}")
+            staged["distiset"] = fresh
+            try:
+                _save_distiset(tasks, fresh)
+            except OSError as error:
+                raise ExportWriteError(paths["distiset"], error) from None
+            _swap_in(fresh, paths["distiset"])
+        os.replace(staged.pop("alpaca"), paths["alpaca"])
+        os.replace(staged.pop("official"), paths["official"])
+    finally:
+        for leftover in staged.values():
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
     return paths

@@ -70,6 +70,20 @@ def _temporary_beside(target: Path) -> Path:
     return Path(name)
 
 
+def write_beside(path: Path, text: str) -> Path:
+    """Writes `text` into a new temporary file beside `path` and returns it; the caller
+    renames it into place (`os.replace`) or deletes it. Lets several files be written in
+    full before any of them replaces its old version."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary_beside(path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Writes `text` to `path` so that readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,7 @@ def _step_problem(entry: Any, index: int) -> Optional[str]:
 
 def explain_pipeline_yaml(path: str | Path) -> Optional[str]:
     """The first reason distilabel cannot load the pipeline YAML at `path` (one line,
-    naming the file, key or class), or `None` when it loads."""
+    naming the file, key or class), or `None` when it loads and its DAG is valid."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -99,7 +99,9 @@ def explain_pipeline_yaml(path: str | Path) -> Optional[str]:
     from distilabel.pipeline import Pipeline
 
     try:
-        Pipeline.from_yaml(path)
+        # Loading is not enough: a file cut between two connections loads, but its DAG
+        # has a step without a predecessor, which `run()` refuses.
+        Pipeline.from_yaml(path).dag.validate()
     except Exception as error:  # noqa: BLE001 - whatever distilabel says, it cannot load it
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         return f"{path}: distilabel cannot load it ({type(error).__name__}: {message})"

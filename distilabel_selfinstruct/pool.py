@@ -216,6 +216,15 @@ class PoolDamagedError(Exception):
     one line naming the file and the problem."""
 
 
+class PoolUnavailableError(Exception):
+    """The pool store cannot be read or written right now (a full disk, an I/O error); the
+    file itself is not known to be damaged. One line naming the file."""
+
+
+# SQLite's words for a failing disk, not a damaged file.
+_DISK_ERRORS = ("disk i/o error", "disk is full", "unable to open")
+
+
 def open_pool_store(location: Union[str, Path], *, create: bool = True) -> PoolStore:
     """The store at `location` (a file path: the embedded SQLite store).
 
@@ -239,6 +248,8 @@ class SQLitePoolStore(PoolStore):
     def __init__(self, path: Union[str, Path], *, create: bool = True) -> None:
         self.path = Path(path)
         if not create:
+            if self.path.is_dir():
+                raise PoolDamagedError(f"{self.path}: is a directory, not a pool store")
             if not self.path.is_file():
                 raise PoolDamagedError(f"{self.path}: no such file")
             if self.path.stat().st_size == 0:
@@ -250,9 +261,11 @@ class SQLitePoolStore(PoolStore):
         except sqlite3.Error as error:
             raise PoolDamagedError(f"{self.path}: cannot open the pool store ({error})") from None
         try:
-            self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=NORMAL")
             if create:
+                # Persistent in the file: a pool this package created is in WAL mode, and
+                # a foreign file opened only to be checked is left as it was.
+                self._connection.execute("PRAGMA journal_mode=WAL")
                 with self._write() as connection:
                     for statement in SCHEMA.split(";"):
                         if statement.strip():
@@ -265,6 +278,10 @@ class SQLitePoolStore(PoolStore):
                     )
         except sqlite3.DatabaseError as error:
             self._connection.close()
+            if any(words in str(error).lower() for words in _DISK_ERRORS):
+                raise PoolUnavailableError(
+                    f"{self.path}: cannot be read or written ({error}); is the disk full?"
+                ) from None
             raise PoolDamagedError(f"{self.path}: damaged ({error})") from None
         except BaseException:
             self._connection.close()

@@ -177,6 +177,8 @@ def _check_summary(output_dir: Path, pool: Path, finished: list[dict[str, Any]])
         written = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         return [f"{path}: unreadable ({error})"]
+    if not isinstance(written, dict):
+        return [f"{path}: not a run summary (a JSON {type(written).__name__})"]
     problems = []
     now = RunSummary.from_store(pool).to_dict()
     for key in _COUNTED:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from distilabel_selfinstruct.pipeline import build_pipeline, pool_path_for
 from distilabel_selfinstruct.pool import open_pool_store
@@ -91,8 +92,24 @@ def test_verbose_shows_distilabels_log_too(tmp_path: Path) -> None:
     assert "distilabel.pipeline" in result.stderr
 
 
-def test_a_step_that_cannot_load_ends_in_three_short_lines(tmp_path: Path) -> None:
+def test_missing_seeds_are_refused_before_the_pipeline_starts(tmp_path: Path) -> None:
     save_pipeline(tmp_path, target=3, seeds_path=["gone.jsonl"])
+    result = run_cli(tmp_path, "run", "--config", "pipeline.yaml")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "selfinstruct: bad seed file: gone.jsonl: file not found\n",
+    )
+    assert not (tmp_path / "run" / "selfinstruct.log").exists()
+
+
+def test_a_step_that_cannot_load_ends_in_three_short_lines(tmp_path: Path) -> None:
+    config = save_pipeline(tmp_path, target=3)
+    # Only the instance step's own seed list is wrong: the run's seeds pass the preflight.
+    data = yaml.safe_load(config.read_text())
+    for entry in data["pipeline"]["steps"]:
+        if entry["name"] == "generate_instances":
+            entry["step"]["seeds_path"] = ["gone.jsonl"]
+    config.write_text(yaml.safe_dump(data))
     result = run_cli(tmp_path, "run", "--config", "pipeline.yaml")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()

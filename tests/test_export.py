@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from distilabel_selfinstruct.export import (
     ALPACA_FILENAME,
+    DISTISET_DIRNAME,
     EXTRA_KEYS,
     OFFICIAL_FILENAME,
+    ExportRefusedError,
     alpaca_records,
     export_run,
     official_record,
     write_alpaca_json,
+    write_distiset,
     write_official_jsonl,
 )
-from distilabel_selfinstruct.pool import open_pool_store
+from distilabel_selfinstruct.pool import PoolDamagedError, open_pool_store
 from distilabel_selfinstruct.seeds import load_seed_tasks
 
 OFFICIAL_KEYS = ["id", "name", "instruction", "instances", "is_classification"]
@@ -111,7 +116,52 @@ def test_export_run_reads_the_pool_store(pool_path: Path, tmp_path: Path) -> Non
     assert paths == {
         "official": tmp_path / "export" / OFFICIAL_FILENAME,
         "alpaca": tmp_path / "export" / ALPACA_FILENAME,
+        "distiset": tmp_path / "export" / DISTISET_DIRNAME,
     }
     official = [json.loads(line) for line in paths["official"].read_text("utf-8").splitlines()]
     assert [record["id"] for record in official] == ["machine_aaaa", "machine_bbbb"]
     assert len(json.loads(paths["alpaca"].read_text("utf-8"))) == 4
+    assert (paths["distiset"] / "default").is_dir()
+
+
+def test_an_export_never_replaces_a_file_with_fewer_tasks(pool_path: Path, tmp_path: Path) -> None:
+    with open_pool_store(pool_path) as store:
+        store.complete(TASKS[:2])
+    output = tmp_path / "export"
+    export_run(pool_path, output)
+    before = {name: (output / name).read_bytes() for name in (OFFICIAL_FILENAME, ALPACA_FILENAME)}
+    fresh = tmp_path / "fresh.sqlite"  # a pool that lost its tasks
+    open_pool_store(fresh).close()
+    with pytest.raises(ExportRefusedError, match="holds 2 tasks but the pool only 0"):
+        export_run(fresh, output)
+    assert {name: (output / name).read_bytes() for name in before} == before
+
+
+def test_a_pool_that_cannot_be_read_exports_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "pool.sqlite"
+    empty.write_bytes(b"")
+    with pytest.raises(PoolDamagedError, match="empty"):
+        export_run(empty, tmp_path)
+    assert not (tmp_path / OFFICIAL_FILENAME).exists()
+
+
+def test_a_run_that_finished_nothing_gets_empty_exports_and_no_distiset(
+    pool_path: Path, tmp_path: Path
+) -> None:
+    open_pool_store(pool_path).close()
+    paths = export_run(pool_path, tmp_path / "export")
+    assert paths["official"].read_text() == ""
+    assert json.loads(paths["alpaca"].read_text()) == []
+    assert not paths["distiset"].exists()
+
+
+def test_the_distiset_is_swapped_in_whole(pool_path: Path, tmp_path: Path) -> None:
+    with open_pool_store(pool_path) as store:
+        store.complete(TASKS[:1])
+    target = tmp_path / "distiset"
+    write_distiset(TASKS[:1], target)
+    write_distiset(TASKS[:2], target)
+    from datasets import load_from_disk
+
+    assert load_from_disk(str(target / "default"))["train"].num_rows == 2
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".distiset")] == []

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from distilabel_selfinstruct.pool import open_pool_store
+from distilabel_selfinstruct.pool import PoolDamagedError, open_pool_store
 from distilabel_selfinstruct.seeds import Instance, SeedTask
 from distilabel_selfinstruct.summary import RunSummary
 
@@ -100,6 +100,7 @@ def test_to_dict_and_render(run_store: Path) -> None:
 
 
 def test_empty_store(pool_path: Path) -> None:
+    open_pool_store(pool_path).close()
     summary = RunSummary.from_store(pool_path)
     assert summary.tasks_finished == 0 and summary.instructions_generated == 0
     assert summary.classification_share == 0.0 and summary.instances_per_task == 0.0
@@ -107,6 +108,34 @@ def test_empty_store(pool_path: Path) -> None:
     assert summary.instructions_per_minute is None
     text = summary.render()
     assert "wall time" not in text and "(target" not in text
+
+
+def test_a_missing_store_is_not_summarized_as_empty(pool_path: Path) -> None:
+    with pytest.raises(PoolDamagedError, match="no such file"):
+        RunSummary.from_store(pool_path)
+    assert not pool_path.exists()  # and none was created
+
+
+def test_accepted_tasks_add_up_to_finished_lost_and_unfinished(pool_path: Path) -> None:
+    with open_pool_store(pool_path) as store:
+        ids = [
+            store.accept(
+                candidate_id=f"c{i}",
+                instruction=f"Task number {i} about a different subject entirely.",
+                bootstrap_round=0,
+                rouge_l_max=0.1,
+                most_similar_task_id=None,
+            )
+            for i in range(5)
+        ]
+        store.complete([{"task_id": ids[0], "instruction": "x", "instances": []}])
+        store.record_drops(
+            [{"candidate_id": "c1", "stage": "instances", "reason": "no_valid_instances"}]
+        )
+    summary = RunSummary.from_store(pool_path)
+    assert (summary.instructions_accepted, summary.tasks_finished) == (5, 1)
+    assert (summary.tasks_lost, summary.tasks_unfinished) == (1, 3)
+    assert "lost / unfinished      : 1 / 3" in summary.render()
 
 
 def test_rouge_l_histogram_bins_scores_by_tenths() -> None:
