@@ -169,6 +169,9 @@ def _check_run_directory(output: Path, run: BootstrapRun, seeds: Sequence) -> No
         return
     if pool.stat().st_size == 0:
         exported = _exported_count(output)
+        wal = pool.with_name(pool.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise PoolDamagedError(f"{pool}: empty (0 bytes) beside a non-empty {wal.name}")
         if exported:
             raise UserError(
                 f"{pool} is empty (0 bytes) but {output / OFFICIAL_FILENAME} holds {exported}"

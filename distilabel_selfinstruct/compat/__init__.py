@@ -7,6 +7,11 @@ was checked against and each with a test (tests/compat/) that fails without it.
   when the package is imported (`apply_patches`, from `distilabel_selfinstruct/__init__.py`),
   only if the original method's source still hashes to the 1.5.3 code; otherwise skipped
   with one `RuntimeWarning`.
+* `distilabel_pipeline_cache`, distilabel >=1.5.3,<1.6: wraps the private
+  `BasePipeline._refresh_pipeline_from_cache` so that a cached `pipeline.yaml` cut short by
+  a kill (distilabel rewrites it in place after every batch and reads it back on every
+  `run()`) is set aside with one warning instead of failing every later run. Applied at
+  import, with the same version and source-hash guard as the batch manager fix.
 * `distilabel_task_logprobs`, distilabel >=1.5.3,<1.6: distilabel hands a task the LLM's
   extra outputs (log-probabilities) only as a row column named by the private
   `Task._create_extra`, `llm_{step name}_{key}`. `process_reading_llm_extra` builds the
@@ -23,7 +28,8 @@ was checked against and each with a test (tests/compat/) that fails without it.
   it warns once and still tries.
 
 `$SELFINSTRUCT_DISABLE_COMPAT` (comma-separated module names) turns off the import-time
-patches, i.e. `distilabel_batch_manager`; the tests use it to show the hang.
+patches (`distilabel_batch_manager`, `distilabel_pipeline_cache`); the tests use it to show
+the bugs.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ __all__ = ["DISABLE_ENV", "apply_patches"]
 
 def apply_patches() -> dict[str, str]:
     """Installs the import-time patches; returns what each did (see its module)."""
-    from distilabel_selfinstruct.compat import distilabel_batch_manager
+    from distilabel_selfinstruct.compat import distilabel_batch_manager, distilabel_pipeline_cache
 
-    return {distilabel_batch_manager.NAME: distilabel_batch_manager.apply()}
+    return {
+        distilabel_batch_manager.NAME: distilabel_batch_manager.apply(),
+        distilabel_pipeline_cache.NAME: distilabel_pipeline_cache.apply(),
+    }

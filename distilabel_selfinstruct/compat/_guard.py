@@ -3,9 +3,12 @@ that turns an import-time patch off."""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import os
 import re
 import warnings
+from typing import Any, Callable, Optional
 
 DISABLE_ENV = "SELFINSTRUCT_DISABLE_COMPAT"
 
@@ -51,3 +54,11 @@ def warn_if_unchecked(
         RuntimeWarning,
         stacklevel=3,
     )
+
+
+def source_sha256(function: Callable[..., Any]) -> Optional[str]:
+    """sha256 of a function's source text; `None` when the source can't be read."""
+    try:
+        return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()
+    except (OSError, TypeError):
+        return None

@@ -27,12 +27,15 @@ loads a pipeline YAML naming our steps). Once per process, it does exactly one o
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import warnings
 from typing import Any, Callable, Optional
 
-from distilabel_selfinstruct.compat._guard import disabled, format_range, in_range
+from distilabel_selfinstruct.compat._guard import (
+    disabled,
+    format_range,
+    in_range,
+    source_sha256,
+)
 
 NAME = "distilabel_batch_manager"
 DISTILABEL_RANGE = ((1, 5, 3), (1, 6))
@@ -74,14 +77,6 @@ def ready_to_create_batch_normal(self: Any) -> bool:
             return False
 
     return True
-
-
-def source_sha256(function: Callable[..., Any]) -> Optional[str]:
-    """sha256 of a function's source text; `None` when the source can't be read."""
-    try:
-        return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()
-    except (OSError, TypeError):
-        return None
 
 
 def why_not_applicable(version: str, original_sha256: Optional[str]) -> Optional[str]:
