@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from distilabel_selfinstruct.admission import AdmitToPool
-from distilabel_selfinstruct.bootstrap.run import BootstrapRun
+from distilabel_selfinstruct.bootstrap.run import RUN_IDENTITY, BootstrapRun, RunMismatchError
 from distilabel_selfinstruct.commit import CommitToPool
 from distilabel_selfinstruct.sampling import SampleDemonstrations
+from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -44,3 +46,18 @@ def test_a_loop_step_without_the_run_fails_at_load_and_opens_no_pool(
     with pytest.raises(ValueError, match=r"step 'lonely' .* needs `run`"):
         step.load()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pool_remembers_its_seeds_and_refuses_others(tmp_path: Path) -> None:
+    seeds = load_seed_tasks(seed_paths(None))
+    run = BootstrapRun(pool_path=str(tmp_path / "pool.sqlite"), num_instructions=5)
+    with run.open_store() as store:
+        run.claim(store, seeds)
+        run.claim(store, seeds)  # the same run again: fine
+        run.model_copy(update={"num_instructions": 50}).claim(store, seeds)  # a larger target
+        with pytest.raises(RunMismatchError, match="other seed tasks \\(162 then, 161 now"):
+            run.claim(store, seeds[1:])
+        with pytest.raises(RunMismatchError, match="rouge_threshold 0.7 \\(now 0.5\\)"):
+            run.model_copy(update={"rouge_threshold": 0.5}).claim(store, seeds)
+        recorded = json.loads(store.meta(RUN_IDENTITY))
+    assert recorded == run.identity(seeds) and recorded["seed_tasks"] == 162
