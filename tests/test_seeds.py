@@ -191,3 +191,17 @@ def test_missing_file(tmp_path: Path) -> None:
     error = error_for(path)
     assert str(error) == f"{path}: file not found"
     assert isinstance(error, ValueError)
+
+
+def test_a_seed_line_over_the_limit_is_refused_with_its_size(tmp_path: Path) -> None:
+    path = tmp_path / "seeds.jsonl"
+    task = {"instruction": "x" * 500, "instances": [{"output": "y"}], "is_classification": False}
+    path.write_text(json.dumps({**task, "id": "a"}) + "\n" + json.dumps({**task, "id": "b"}))
+    assert len(load_seed_tasks(path)) == 2  # no limit unless asked
+    with pytest.raises(SeedFileError, match=r"seeds.jsonl:1: 5\d\d bytes, over the limit of 100"):
+        load_seed_tasks(path, max_line_bytes=100)
+
+
+def test_a_directory_is_not_a_seed_file(tmp_path: Path) -> None:
+    with pytest.raises(SeedFileError, match="is a directory, not a seed file"):
+        load_seed_tasks(tmp_path)
