@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -16,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import NoReturn, Optional, Sequence
 
-from distilabel_selfinstruct.bootstrap.run import BootstrapRun, RunMismatchError
+from distilabel_selfinstruct.bootstrap.run import RUN_TARGET, BootstrapRun, RunMismatchError
 from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, STOP_REASON
 from distilabel_selfinstruct.export import (
     OFFICIAL_FILENAME,
@@ -24,13 +25,20 @@ from distilabel_selfinstruct.export import (
     ExportWriteError,
     export_run,
 )
-from distilabel_selfinstruct.files import atomic_write_text
+from distilabel_selfinstruct.files import DirectoryBusyError, atomic_write_text, directory_lock
 from distilabel_selfinstruct.llms import ModelNotFoundError
 from distilabel_selfinstruct.pipeline import pool_path_for
-from distilabel_selfinstruct.pool import PoolDamagedError, PoolUnavailableError, open_pool_store
+from distilabel_selfinstruct.pool import (
+    PoolDamagedError,
+    PoolUnavailableError,
+    is_disk_error,
+    open_pool_store,
+    pool_is_blank,
+)
 from distilabel_selfinstruct.runner import (
     LOG_FILENAME,
     PIPELINE_FILENAME,
+    RunOutcome,
     parse_parameters,
     run_pipeline_process,
 )
@@ -165,27 +173,28 @@ def _check_run_directory(output: Path, run: BootstrapRun, seeds: Sequence) -> No
     if output.exists() and not output.is_dir():
         raise UserError(f"--output {output}: is a file, not a run directory")
     pool = Path(run.pool_path)
-    if not pool.exists():
-        return
-    if pool.stat().st_size == 0:
-        exported = _exported_count(output)
+    exported = _exported_count(output)
+    if not pool.exists() or pool_is_blank(pool):
         wal = pool.with_name(pool.name + "-wal")
         if wal.exists() and wal.stat().st_size > 0:
-            raise PoolDamagedError(f"{pool}: empty (0 bytes) beside a non-empty {wal.name}")
+            raise PoolDamagedError(f"{pool}: holds no tables beside a non-empty {wal.name}")
         if exported:
+            state = "missing" if not pool.exists() else "empty"
             raise UserError(
-                f"{pool} is empty (0 bytes) but {output / OFFICIAL_FILENAME} holds {exported}"
-                " tasks: the pool was lost; the exports are the last good copy (move the"
-                " directory away to start over)",
+                f"{pool} is {state} but {output / OFFICIAL_FILENAME} holds {exported} tasks:"
+                " the pool was lost; the exports are the last good copy (move the directory"
+                " away to start over)",
                 EXIT_FAILED,
             )
-        pool.unlink()  # created and killed before its first write: nothing in it
+        # Created and killed before its first commit: nothing in it.
+        for path in (pool, wal, pool.with_name(pool.name + "-shm")):
+            path.unlink(missing_ok=True)
         return
     with open_pool_store(pool, create=False) as store:
         problems = store.integrity_problems()
         if problems:
             raise PoolDamagedError(f"{pool}: damaged ({problems[0]})")
-        run.claim(store, seeds)
+        run.claim(store, seeds, record=False)  # the generator records it, once running
         finished = store.completed_count()
     if finished > run.num_instructions:
         raise UserError(
@@ -294,9 +303,25 @@ def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
         seeds = load_seed_tasks(seed_paths(sample.run.seeds_path))
     except SeedFileError as error:
         return _error(f"bad seed file: {error}")
-    _check_run_directory(pool.parent, sample.run, seeds)
-    print(f"Self-Instruct: pipeline {config}, target {target} tasks, run directory {pool.parent}")
-    return _run(config, pool, target, args, argv, args.param)
+    with directory_lock(pool.parent):
+        _check_run_directory(pool.parent, sample.run, seeds)
+        for base_url in sorted(_server_urls(pipeline)):
+            _check_server(base_url)
+        print(
+            f"Self-Instruct: pipeline {config}, target {target} tasks, run directory {pool.parent}"
+        )
+        return _run(config, pool, target, args, argv, args.param)
+
+
+def _server_urls(pipeline) -> set[str]:
+    """The base URLs of the HTTP LLMs a loaded pipeline's steps use."""
+    urls = set()
+    for name in pipeline.dag:
+        llm = getattr(pipeline.dag.get_step(name)["step"], "llm", None)
+        base_url = getattr(llm, "base_url", None)
+        if isinstance(base_url, str) and base_url.startswith(("http://", "https://")):
+            urls.add(base_url)
+    return urls
 
 
 def _run(
@@ -345,7 +370,8 @@ def _run_passes(
     def llm_failure() -> Optional[str]:
         if not pool.exists():
             return None
-        with open_pool_store(pool) as store:
+        # Read only: the supervisor never takes the pool's write lock while steps write.
+        with open_pool_store(pool, create=False) as store:
             return store.meta(LLM_FAILURE)
 
     print(f"  progress below; full log: {log}; Ctrl-C stops (rerun the same command to resume)")
@@ -379,6 +405,9 @@ def _run_passes(
             file=sys.stderr,
         )
         return EXIT_TERMINATED if outcome.signum == signal.SIGTERM else EXIT_INTERRUPTED
+    if outcome.status == "failed" and finished >= target:
+        # The server failed (or the pipeline broke) after the target was met: done.
+        outcome = RunOutcome("finished")
     if outcome.status == "failed":
         print(
             f"selfinstruct: the run failed: {outcome.error}\n"
@@ -452,7 +481,10 @@ def _existing_pool(output: str) -> Path:
 
 
 def _export(args: argparse.Namespace) -> int:
-    _write_outputs(_existing_pool(args.output), Path(args.output), None, None)
+    pool = _existing_pool(args.output)
+    with open_pool_store(pool, create=False) as store:
+        target = store.meta(RUN_TARGET)  # the summary keeps the run's target
+    _write_outputs(pool, Path(args.output), int(target) if target else None, None)
     return 0
 
 
@@ -568,9 +600,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
-        if args.handler in (_generate, _run_config):
-            return int(args.handler(args, argv) or 0)
-        return int(args.handler(args) or 0)
+        # One command at a time in a run directory: a second one would empty the first's
+        # distilabel cache and race its exports.
+        busy = Path(args.output) if args.handler in (_generate, _export) else None
+        with directory_lock(busy) if busy is not None else contextlib.nullcontext():
+            if args.handler in (_generate, _run_config):
+                return int(args.handler(args, argv) or 0)
+            return int(args.handler(args) or 0)
+    except DirectoryBusyError as error:
+        return _error(str(error))
     except UserError as error:
         return _error(str(error), error.code)
     except (SeedFileError, RunMismatchError) as error:
@@ -579,20 +617,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _error(f"{error} (the exports on disk, if any, are the last good copy)", EXIT_FAILED)
     except PoolUnavailableError as error:
         return _error(f"{error} (nothing was changed; rerun once there is room)", EXIT_FAILED)
-    except sqlite3.OperationalError as error:
-        return _error(
-            f"the pool store failed ({error}); is the disk full? (rerun once there is room)",
-            EXIT_FAILED,
-        )
     except sqlite3.DatabaseError as error:
+        if is_disk_error(error):
+            return _error(
+                f"the pool store failed ({error}); is the disk full? (rerun once there is room)",
+                EXIT_FAILED,
+            )
+        if isinstance(error, sqlite3.OperationalError):
+            return _error(f"the pool store failed ({error}); rerun to resume", EXIT_FAILED)
         return _error(f"the pool store is damaged ({error})", EXIT_FAILED)
     except KeyboardInterrupt:
         return _error("stopped", EXIT_INTERRUPTED)
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, not a traceback
         if getattr(args, "verbose", False):
             traceback.print_exc()
+        first = (str(error).strip().splitlines() or [""])[0]
         return _error(
-            f"unexpected error: {type(error).__name__}: {error} (--verbose shows the traceback)",
+            f"unexpected error: {type(error).__name__}: {first} (--verbose shows the traceback)",
             EXIT_FAILED,
         )
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from distilabel_selfinstruct.files import atomic_write_text, write_beside
+from distilabel_selfinstruct.files import atomic_write_text, remove_temporaries_of, write_beside
 from distilabel_selfinstruct.pool import open_pool_store
 
 OFFICIAL_FILENAME = "self_instruct.jsonl"
@@ -108,9 +108,8 @@ def _save_distiset(tasks: list[dict[str, Any]], path: Path) -> None:
 
 
 def _swap_in(fresh: Path, path: Path) -> None:
-    """Renames the directory `fresh` to `path`, the old `path` set aside and deleted. A
-    kill between the two renames leaves no `path` (the old copy beside it), never a
-    half-written one."""
+    """Renames the directory `fresh` to `path`, the old `path` set aside and deleted only
+    once the new one is in place."""
     old = path.with_name(f".{path.name}.old-{os.getpid()}-{time.time_ns()}")
     if path.exists():
         os.replace(path, old)
@@ -118,9 +117,26 @@ def _swap_in(fresh: Path, path: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _clear_leftovers(path: Path) -> None:
-    for leftover in path.parent.glob(f".{path.name}.*"):
+def _recover_leftovers(path: Path) -> None:
+    """Puts back the old copy of directory `path` when a kill between `_swap_in`'s two
+    renames left none in place, then deletes what killed writes left beside it (staged
+    directories and files)."""
+    olds = sorted(path.parent.glob(f".{path.name}.old-*"))
+    if not path.exists() and olds:
+        os.replace(olds.pop(), path)
+    for leftover in [*olds, *path.parent.glob(f".{path.name}.new-*")]:
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _stage_distiset(tasks: list[dict[str, Any]], path: Path) -> Path:
+    """The Distiset of `tasks` saved in a new directory beside `path`."""
+    fresh = path.with_name(f".{path.name}.new-{os.getpid()}-{time.time_ns()}")
+    try:
+        _save_distiset(tasks, fresh)
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    return fresh
 
 
 def write_distiset(tasks: list[dict[str, Any]], path: str | Path) -> None:
@@ -128,13 +144,8 @@ def write_distiset(tasks: list[dict[str, Any]], path: str | Path) -> None:
     across resumes; one pipeline invocation's own Distiset holds only what it finished),
     into a directory beside `path` that is then swapped in."""
     path = Path(path)
-    _clear_leftovers(path)
-    fresh = path.with_name(f".{path.name}.new-{os.getpid()}-{time.time_ns()}")
-    try:
-        _save_distiset(tasks, fresh)
-        _swap_in(fresh, path)
-    finally:
-        shutil.rmtree(fresh, ignore_errors=True)
+    _recover_leftovers(path)
+    _swap_in(_stage_distiset(tasks, path), path)
 
 
 class ExportWriteError(OSError):
@@ -153,7 +164,8 @@ def export_run(pool_path: str | Path, output_dir: str | Path) -> dict[str, Path]
     """Writes `distiset/`, `alpaca.json` and `self_instruct.jsonl` for the run's finished
     tasks: all three in full beside their targets first, then renamed into place (the JSONL
     last: its task count is what the next export compares with). A failure while writing
-    replaces none of them.
+    them replaces none of them; a kill during the renames leaves each file old or new
+    (a kill between the Distiset's two renames is undone by the next export).
 
     A run that finished nothing gets empty JSONL and JSON files and no Distiset (a
     `Dataset` needs at least one row to have columns).
@@ -171,6 +183,7 @@ def export_run(pool_path: str | Path, output_dir: str | Path) -> dict[str, Path]
         "alpaca": output_dir / ALPACA_FILENAME,
         "distiset": output_dir / DISTISET_DIRNAME,
     }
+    _recover_leftovers(paths["distiset"])
     on_disk = exported_task_count(paths["official"]) if paths["official"].is_file() else 0
     if len(tasks) < on_disk:
         raise ExportRefusedError(
@@ -182,6 +195,8 @@ def export_run(pool_path: str | Path, output_dir: str | Path) -> dict[str, Path]
             raise ExportWriteError(paths[key], IsADirectoryError(21, "is a directory"))
     if paths["distiset"].exists() and not paths["distiset"].is_dir():
         raise ExportWriteError(paths["distiset"], NotADirectoryError(20, "is not a directory"))
+    for key in ("official", "alpaca"):  # files staged by exports that were killed
+        remove_temporaries_of(paths[key])
     staged: dict[str, Path] = {}
     try:
         for key, text in (
@@ -193,14 +208,11 @@ def export_run(pool_path: str | Path, output_dir: str | Path) -> dict[str, Path]
             except OSError as error:
                 raise ExportWriteError(paths[key], error) from None
         if tasks:
-            _clear_leftovers(paths["distiset"])
-            fresh = paths["distiset"].with_name(f".{DISTISET_DIRNAME}.new-{os.getpid()}")
-            staged["distiset"] = fresh
             try:
-                _save_distiset(tasks, fresh)
+                staged["distiset"] = _stage_distiset(tasks, paths["distiset"])
             except OSError as error:
                 raise ExportWriteError(paths["distiset"], error) from None
-            _swap_in(fresh, paths["distiset"])
+            _swap_in(staged.pop("distiset"), paths["distiset"])
         os.replace(staged.pop("alpaca"), paths["alpaca"])
         os.replace(staged.pop("official"), paths["official"])
     finally:

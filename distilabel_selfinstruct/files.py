@@ -44,6 +44,34 @@ def exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+class DirectoryBusyError(Exception):
+    """Another process holds the directory's lock (one line)."""
+
+
+@contextmanager
+def directory_lock(directory: Path, what: str = "another selfinstruct command") -> Iterator[None]:
+    """Holds an exclusive, non-blocking `flock` on the directory itself for the block (no
+    file is added to it). A directory that does not exist yet is not locked.
+
+    Raises:
+        DirectoryBusyError: another process holds it.
+    """
+    if not directory.is_dir():
+        yield
+        return
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DirectoryBusyError(
+                f"{directory}: {what} is working in it; wait for it to end (or stop it)"
+            ) from None
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 def _umask() -> int:
     # Read, not set-and-restore: `os.umask` is process-wide and other threads create files.
     try:
@@ -68,6 +96,13 @@ def _temporary_beside(target: Path) -> Path:
     # mkstemp makes the file private; what it becomes should have the usual mode.
     os.chmod(name, 0o666 & ~_umask())
     return Path(name)
+
+
+def remove_temporaries_of(target: Path) -> None:
+    """Deletes the temporaries that writers of `target` killed mid-write left beside it
+    (mkstemp's random part is 8 characters: no other target's temporaries match)."""
+    for leftover in target.parent.glob(f"{_temporary_prefix(target)}{'?' * 8}.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def write_beside(path: Path, text: str) -> Path:
@@ -116,9 +151,7 @@ def prepare_file(
         if target.is_file() and is_valid(target):
             return target
         # Temporaries of processes killed while building: only the lock holder builds.
-        # mkstemp's random part is 8 characters: no other target's temporaries match.
-        for leftover in target.parent.glob(f"{_temporary_prefix(target)}{'?' * 8}.tmp"):
-            leftover.unlink(missing_ok=True)
+        remove_temporaries_of(target)
         temporary = _temporary_beside(target)
         try:
             build(temporary)

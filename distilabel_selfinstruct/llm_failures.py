@@ -7,29 +7,37 @@ retries that can only end at the round limit. The LLM client has already retried
 time an exception reaches the task (distilabel's `OpenAILLM`: 6 retries with back-off), so
 such an error is persistent.
 
-`StopsOnServerFailure` is the base of this package's LLM tasks: on an error
-`server_failure` classifies as the server's, it records one line in the pool store (meta
-key `LLM_FAILURE`), yields no rows for the batch (its inputs stay unfinished in the pool
-and are replayed by the resume) and lets the run end: `SampleDemonstrations` ends the
-stream on it and the `selfinstruct` command stops the pipeline at once. Errors about one
-request (HTTP 400, a prompt too long) keep distilabel's behaviour.
+`StopsOnServerFailure` is the base of this package's LLM tasks. An auth error (401/403) or
+a 404 (wrong URL or model) is the server's at once. A refused connection, a timeout, a
+429, a 5xx or a reply that is not JSON may be about one request on a busy server, so it
+counts as the server's only when the server then fails a `/models` request too, or when
+it is the step's `CONSECUTIVE_FAILURES`-th such error in a row. Then the task records one
+line in the pool store (meta key `LLM_FAILURE`), yields no rows for the batch (its inputs
+stay unfinished in the pool and are replayed by the resume) and lets the run end:
+`SampleDemonstrations` ends the stream on it and the `selfinstruct` command stops the
+pipeline at once. Anything else (HTTP 400, a prompt too long) keeps distilabel's
+behaviour.
 
 (No `from __future__ import annotations` here: distilabel finds a step's input by the live
 `StepInput` annotation of `process`.)
 """
 
 import json
+import os
 from typing import Any, Optional
 
 from distilabel.steps import StepInput
 from distilabel.steps.tasks import Task
 from distilabel.typing import StepOutput
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE
 
 _AUTH = {401: "refused the API key", 403: "refused access"}
+# Errors of the same kind in a row after which a step calls the server failed even though
+# it still answers `/models` (each has been retried by the client already).
+CONSECUTIVE_FAILURES = 3
 
 
 def _status_code(error: BaseException) -> Optional[int]:
@@ -58,9 +66,28 @@ def server_name(llm: Any) -> str:
     return f"{type(llm).__name__}({model})" if model else type(llm).__name__
 
 
+def server_answers(base_url: str, timeout_s: float = 10.0) -> bool:
+    """Whether the server at `base_url` answers `GET /models` without a server error."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', '')}"}
+    try:
+        reply = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=timeout_s)
+    except httpx.HTTPError:
+        return False
+    return reply.status_code < 500
+
+
+def is_definite(error: BaseException) -> bool:
+    """Errors that mean the server refuses this run whatever is retried: a refused key or
+    access (401/403) and a wrong URL or model (404)."""
+    return _status_code(error) in (401, 403, 404)
+
+
 def server_failure(error: BaseException, llm: Any) -> Optional[str]:
-    """One line naming the server and the cause when `error` means the server cannot
-    serve the run; `None` for an error about one request."""
+    """One line naming the server and the cause when `error` is of a kind that means the
+    server cannot serve the run (see the module docstring for when it is taken as such);
+    `None` for an error about one request."""
     server = server_name(llm)
     detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     code = _status_code(error)
@@ -92,6 +119,7 @@ class StopsOnServerFailure(Task):
     run: Optional[BootstrapRun] = Field(
         default=None, description="The run whose pool records a failure of the LLM server."
     )
+    _failures_in_a_row: int = PrivateAttr(default=0)
 
     def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
         try:
@@ -100,8 +128,18 @@ class StopsOnServerFailure(Task):
             message = server_failure(error, self.llm)
             if message is None or self.run is None:
                 raise
+            self._failures_in_a_row += 1
+            base_url = getattr(self.llm, "base_url", None)
+            if not (
+                is_definite(error)
+                or self._failures_in_a_row >= CONSECUTIVE_FAILURES
+                or (base_url and not server_answers(str(base_url)))
+            ):
+                raise  # the server still answers: this request's problem
             with self.run.open_store() as store:
                 if store.meta(LLM_FAILURE) is None:
                     store.set_meta(LLM_FAILURE, message)
             self._logger.error(f"{message}; the run stops (its work so far is kept)")
             yield []
+        else:
+            self._failures_in_a_row = 0

@@ -221,8 +221,37 @@ class PoolUnavailableError(Exception):
     file itself is not known to be damaged. One line naming the file."""
 
 
-# SQLite's words for a failing disk, not a damaged file.
-_DISK_ERRORS = ("disk i/o error", "disk is full", "unable to open")
+# SQLite's primary result codes for a failing disk (SQLITE_IOERR, SQLITE_FULL), not a
+# damaged file; the message words where Python does not give the code (before 3.11).
+_DISK_CODES = (10, 13)
+_DISK_WORDS = ("disk i/o error", "disk is full")
+
+
+def is_disk_error(error: sqlite3.Error) -> bool:
+    """Whether SQLite failed because of the disk (full, I/O), not the file's content."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _DISK_CODES
+    return any(words in str(error).lower() for words in _DISK_WORDS)
+
+
+def pool_is_blank(path: Union[str, Path]) -> bool:
+    """Whether the file at `path` holds no pool data at all: 0 bytes, or a database whose
+    schema is empty (a store killed between its creation and its first commit)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    if path.stat().st_size == 0:
+        return True
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            (tables,) = connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return False
+    return tables == 0
 
 
 def open_pool_store(location: Union[str, Path], *, create: bool = True) -> PoolStore:
@@ -278,7 +307,7 @@ class SQLitePoolStore(PoolStore):
                     )
         except sqlite3.DatabaseError as error:
             self._connection.close()
-            if any(words in str(error).lower() for words in _DISK_ERRORS):
+            if is_disk_error(error):
                 raise PoolUnavailableError(
                     f"{self.path}: cannot be read or written ({error}); is the disk full?"
                 ) from None

@@ -13,6 +13,7 @@ from distilabel_selfinstruct.export import (
     EXTRA_KEYS,
     OFFICIAL_FILENAME,
     ExportRefusedError,
+    ExportWriteError,
     alpaca_records,
     export_run,
     official_record,
@@ -165,3 +166,41 @@ def test_the_distiset_is_swapped_in_whole(pool_path: Path, tmp_path: Path) -> No
 
     assert load_from_disk(str(target / "default"))["train"].num_rows == 2
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".distiset")] == []
+
+
+def test_a_kill_between_the_distiset_renames_is_undone_by_the_next_export(
+    pool_path: Path, tmp_path: Path
+) -> None:
+    with open_pool_store(pool_path) as store:
+        store.complete(TASKS[:2])
+    output = tmp_path / "export"
+    export_run(pool_path, output)
+    # What a kill after `distiset -> .distiset.old-*` and before the new one moved in leaves.
+    (output / "distiset").rename(output / ".distiset.old-1-2")
+    (output / ".distiset.new-1-3").mkdir()
+    with open_pool_store(pool_path) as store:
+        store.complete(TASKS[2:3])
+    export_run(pool_path, output)
+    from datasets import load_from_disk
+
+    assert load_from_disk(str(output / "distiset" / "default"))["train"].num_rows == 3
+    assert sorted(p.name for p in output.iterdir()) == [
+        "alpaca.json",
+        "distiset",
+        "self_instruct.jsonl",
+    ]
+
+
+def test_an_export_that_cannot_write_keeps_the_old_distiset(
+    pool_path: Path, tmp_path: Path
+) -> None:
+    with open_pool_store(pool_path) as store:
+        store.complete(TASKS[:2])
+    output = tmp_path / "export"
+    export_run(pool_path, output)
+    (output / "distiset").rename(output / ".distiset.old-1-2")  # killed mid-swap
+    (output / ALPACA_FILENAME).unlink()
+    (output / ALPACA_FILENAME).mkdir()  # and now a write must fail
+    with pytest.raises(ExportWriteError, match="alpaca.json: is a directory"):
+        export_run(pool_path, output)
+    assert (output / "distiset" / "default").is_dir()  # the old copy is back, not deleted

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from distilabel_selfinstruct.files import atomic_write_text, file_sha256, prepare_file
+from distilabel_selfinstruct.files import (
+    DirectoryBusyError,
+    atomic_write_text,
+    directory_lock,
+    file_sha256,
+    prepare_file,
+)
 
 CONTENT = b"x" * 1_000_000
 
@@ -104,3 +112,24 @@ def test_sha256_is_cached_until_the_file_changes(
     assert len(list((tmp_path / "cache" / "sha256").iterdir())) == 1
     path.write_bytes(b"abcd")  # new size (and mtime): the cached value must not be used
     assert file_sha256(path) == file_sha256(path, use_cache=False) != first
+
+
+def test_a_directory_lock_refuses_a_second_holder(tmp_path: Path) -> None:
+    with directory_lock(tmp_path):
+        with pytest.raises(DirectoryBusyError, match="is working in it"):
+            with directory_lock(tmp_path):
+                pass
+        # Another process sees it too.
+        script = (
+            "import sys; from pathlib import Path\n"
+            "from distilabel_selfinstruct.files import directory_lock, DirectoryBusyError\n"
+            "try:\n    with directory_lock(Path(sys.argv[1])): print('got it')\n"
+            "except DirectoryBusyError: print('busy')\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True
+        )
+        assert result.stdout.strip() == "busy", result.stderr
+    with directory_lock(tmp_path):  # released
+        pass
+    assert list(tmp_path.iterdir()) == []  # no lock file added

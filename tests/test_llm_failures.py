@@ -13,6 +13,7 @@ import openai
 import pytest
 from pydantic import PrivateAttr
 
+from distilabel_selfinstruct import llm_failures
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, STOP_REASON
 from distilabel_selfinstruct.instructions import GenerateInstructions
@@ -39,8 +40,11 @@ class FailingLLM(ScriptedLLM):
 
     _error: Optional[BaseException] = PrivateAttr(default=None)
 
+    base_url: Optional[str] = None
+
     def generate(self, inputs: Any, num_generations: int = 1, **kwargs: Any) -> Any:  # type: ignore[override]
-        assert self._error is not None
+        if self._error is None:
+            return super().generate(inputs, num_generations, **kwargs)
         raise self._error
 
 
@@ -203,6 +207,11 @@ def test_a_server_failure_yields_one_empty_batch_and_records_the_message(
 ) -> None:
     error = status_error(openai.InternalServerError, 500, "Error code: 500 - down")
     task = generate_task(error, run)
+    # The LLM names no server to ask, so a 5xx counts only when it keeps coming.
+    for _ in range(llm_failures.CONSECUTIVE_FAILURES - 1):
+        with pytest.raises(openai.InternalServerError):
+            list(task.process(ROWS))
+        assert recorded_failure(run) is None
     assert list(task.process(ROWS)) == [[]]
     assert recorded_failure(run) == (
         "the LLM server FailingLLM failed (HTTP 500) after retries: Error code: 500 - down"
@@ -210,11 +219,11 @@ def test_a_server_failure_yields_one_empty_batch_and_records_the_message(
 
 
 def test_the_first_failure_recorded_is_kept(run: BootstrapRun) -> None:
-    task = generate_task(openai.APIConnectionError(request=request()), run)
-    assert list(task.process(ROWS)) == [[]]
+    task = generate_task(status_error(openai.AuthenticationError, 401, "Error code: 401"), run)
+    assert list(task.process(ROWS)) == [[]]  # a refused key counts at once
     first = recorded_failure(run)
-    assert first == "cannot reach the LLM server FailingLLM (Connection error.)"
-    task.llm._error = status_error(openai.AuthenticationError, 401, "Error code: 401")
+    assert first == "the LLM server FailingLLM refused the API key (HTTP 401): check OPENAI_API_KEY"
+    task.llm._error = status_error(openai.NotFoundError, 404, "Error code: 404")
     assert list(task.process(ROWS)) == [[]]
     assert recorded_failure(run) == first
 
@@ -311,3 +320,43 @@ def test_the_generator_stops_waiting_when_a_failure_is_recorded(
     assert next(stream) == ([], True)
     with run.open_store() as store:
         assert store.meta(STOP_REASON) == f"stopped at 0 of 3 tasks: {FAILURE}"
+
+
+@pytest.mark.parametrize("answers", [True, False], ids=["server-answers", "server-down"])
+def test_a_refused_connection_counts_at_once_only_when_the_server_is_down(
+    run: BootstrapRun, monkeypatch: pytest.MonkeyPatch, answers: bool
+) -> None:
+    probed: list[str] = []
+
+    def server_answers(base_url: str, timeout_s: float = 10.0) -> bool:
+        probed.append(base_url)
+        return answers
+
+    monkeypatch.setattr(llm_failures, "server_answers", server_answers)
+    task = generate_task(openai.APIConnectionError(request=request()), run)
+    task.llm.base_url = BASE_URL
+    if answers:  # a busy server that dropped one request: distilabel's own handling
+        with pytest.raises(openai.APIConnectionError):
+            list(task.process(ROWS))
+        assert recorded_failure(run) is None
+    else:
+        assert list(task.process(ROWS)) == [[]]
+        assert (
+            recorded_failure(run) == f"cannot reach the LLM server {BASE_URL} (Connection error.)"
+        )
+    assert probed == [BASE_URL]
+
+
+def test_a_success_resets_the_count_of_failures_in_a_row(run: BootstrapRun) -> None:
+    error = status_error(openai.InternalServerError, 500, "Error code: 500 - down")
+    task = generate_task(error, run)
+    for _ in range(llm_failures.CONSECUTIVE_FAILURES - 1):
+        with pytest.raises(openai.InternalServerError):
+            list(task.process(ROWS))
+    task.llm._error = None
+    task.llm.replies = {"": [" Explain tides.\n2. Name a planet."]}
+    list(task.process(ROWS))
+    task.llm._error = error
+    with pytest.raises(openai.InternalServerError):
+        list(task.process(ROWS))
+    assert recorded_failure(run) is None

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from distilabel_selfinstruct.pool import (
+    PoolDamagedError,
     PoolState,
     PoolStore,
     candidate_id_for,
     normalize_instruction,
     open_pool_store,
+    pool_is_blank,
     task_id_for,
 )
 from distilabel_selfinstruct.seeds import Instance, SeedTask
@@ -281,3 +284,33 @@ def test_meta_values_are_set_cleared_and_shared(pool_path: Path) -> None:
         assert reader.meta("stop_reason") == "round limit"
         writer.set_meta("stop_reason", None)
         assert reader.meta("stop_reason") is None
+
+
+def test_a_store_killed_before_its_first_commit_is_blank(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    header_only = tmp_path / "header.sqlite"  # WAL mode set, schema never committed
+    sqlite3.connect(header_only).execute("PRAGMA journal_mode=WAL").close()
+    real = tmp_path / "pool.sqlite"
+    open_pool_store(real).close()
+    foreign = tmp_path / "garbage.sqlite"
+    foreign.write_bytes(b"not a database" * 100)
+    assert [pool_is_blank(p) for p in (empty, header_only, real, foreign)] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert not pool_is_blank(tmp_path / "missing.sqlite")
+
+
+def test_opening_a_foreign_file_to_check_it_leaves_it_as_it_was(tmp_path: Path) -> None:
+    foreign = tmp_path / "other.sqlite"
+    connection = sqlite3.connect(foreign)
+    connection.execute("CREATE TABLE notes (text TEXT)")
+    connection.commit()
+    connection.close()
+    before = foreign.read_bytes()
+    with pytest.raises(PoolDamagedError, match="not a task pool"):
+        open_pool_store(foreign, create=False)
+    assert foreign.read_bytes() == before

@@ -87,9 +87,9 @@ class BootstrapRun(BaseModel):
             "rouge_tokenizer": self.rouge_tokenizer,
         }
 
-    def claim(self, store: PoolStore, seeds: Sequence[SeedTask]) -> None:
-        """Records this run's identity in a new pool, or checks it against the one the pool
-        was started with.
+    def claim(self, store: PoolStore, seeds: Sequence[SeedTask], *, record: bool = True) -> None:
+        """Records this run's identity in a new pool (unless `record` is False: a check
+        only), or checks it against the one the pool was started with.
 
         Raises:
             RunMismatchError: the pool was started with other seeds or settings.
@@ -97,7 +97,8 @@ class BootstrapRun(BaseModel):
         current = self.identity(seeds)
         recorded = store.meta(RUN_IDENTITY)
         if recorded is None:
-            store.set_meta(RUN_IDENTITY, json.dumps(current, sort_keys=True))
+            if record:
+                store.set_meta(RUN_IDENTITY, json.dumps(current, sort_keys=True))
             return
         before = json.loads(recorded)
         if before == current:

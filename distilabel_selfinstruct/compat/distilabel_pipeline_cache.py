@@ -10,8 +10,9 @@ file of 0, 8187, 16375... bytes, and every later run of the same pipeline fails 
 3 s with `KeyError: 'type_info'` or `TypeError: 'NoneType' object is not subscriptable`;
 the user's only way out is deleting a file they do not know about.
 
-The fix, `refresh_pipeline_from_cache`, loads the cached file first; if it does not load,
-it renames it to `pipeline.yaml.damaged-<time>` with one warning in the pipeline's log, and
+The fix, `refresh_pipeline_from_cache`, loads the cached file first; if it does not load
+(or its DAG does not validate), it renames it to `pipeline.yaml.damaged-<time>` with one
+warning (on stderr: distilabel's log is not set up yet at that point), and
 then calls distilabel's own method (which, the file gone, keeps the pipeline as built). A
 file that loads is used exactly as before. (`selfinstruct generate` / `run` do not need
 this: their runner empties the cache at every start. It is for distilabel's own CLI.)
@@ -54,7 +55,8 @@ def refresh_pipeline_from_cache(self: Any) -> None:
     path = self._cache_location["pipeline"]
     if path.exists():
         try:
-            type(self).from_yaml(path)
+            # A file cut between two connections still loads, with a DAG that cannot run.
+            type(self).from_yaml(path).dag.validate()
         except Exception as error:  # noqa: BLE001 - whatever is wrong, the file is unusable
             aside = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
             os.replace(path, aside)
