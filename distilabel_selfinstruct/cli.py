@@ -147,6 +147,15 @@ def _check_server(base_url: str) -> None:
         )
     if code >= 500:
         raise UserError(f"the LLM server {base_url} is failing (HTTP {code})", EXIT_FAILED)
+    if code == 200:
+        try:
+            response.json()
+        except ValueError:
+            raise UserError(
+                f"the LLM server {base_url} answered /models with something that is not JSON:"
+                " is it an OpenAI-compatible API (often .../v1)?",
+                EXIT_FAILED,
+            ) from None
 
 
 def _check_llm_args(args: argparse.Namespace) -> None:

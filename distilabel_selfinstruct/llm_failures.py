@@ -67,7 +67,8 @@ def server_name(llm: Any) -> str:
 
 
 def server_answers(base_url: str, timeout_s: float = 10.0) -> bool:
-    """Whether the server at `base_url` answers `GET /models` without a server error."""
+    """Whether the server at `base_url` answers `GET /models` like an OpenAI-compatible
+    API: no server error, and JSON when it says 200."""
     import httpx
 
     headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', '')}"}
@@ -75,6 +76,11 @@ def server_answers(base_url: str, timeout_s: float = 10.0) -> bool:
         reply = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=timeout_s)
     except httpx.HTTPError:
         return False
+    if reply.status_code == 200:
+        try:
+            reply.json()
+        except ValueError:
+            return False
     return reply.status_code < 500
 
 
