@@ -4,6 +4,7 @@ that turns an import-time patch off."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
 import os
 import re
@@ -11,6 +12,8 @@ import warnings
 from typing import Any, Callable, Optional
 
 DISABLE_ENV = "SELFINSTRUCT_DISABLE_COMPAT"
+APPLIED = "applied"
+DISABLED = "disabled"
 
 Version = tuple[int, ...]
 
@@ -62,3 +65,90 @@ def source_sha256(function: Callable[..., Any]) -> Optional[str]:
         return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()
     except (OSError, TypeError):
         return None
+
+
+class MethodPatch:
+    """One private method of a library replaced by a fixed version, only where the fix was
+    checked: the library's version in `checked` and the method's source hashing to
+    `original_sha256`. Decided once per process (`apply`); anything else leaves the method
+    alone and warns once, saying what the user risks (`risk`).
+
+    Args:
+        name: the compat module's name (also what `$SELFINSTRUCT_DISABLE_COMPAT` names).
+        library: the library's import name (its `__version__` is checked).
+        owner: returns the class whose method is replaced (imported when needed).
+        attribute: the method's name on that class.
+        replacement: the fixed method.
+        checked: the library versions the fix was checked against.
+        original_sha256: sha256 of the original method's source.
+        fix: what the fix is called in messages ("the empty-last-batch fix").
+        risk: what happens without it, for the warning.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        library: str,
+        owner: Callable[[], type],
+        attribute: str,
+        replacement: Callable[..., Any],
+        checked: tuple[Version, Version],
+        original_sha256: str,
+        fix: str,
+        risk: str,
+    ) -> None:
+        self.name, self.library, self.owner, self.attribute = name, library, owner, attribute
+        self.replacement, self.checked, self.original_sha256 = replacement, checked, original_sha256
+        self.fix, self.risk = fix, risk
+        self.outcome: Optional[str] = None
+        self._original: Optional[Callable[..., Any]] = None
+
+    def original(self) -> Callable[..., Any]:
+        """The library's own method, whether or not the fix replaced it."""
+        return self._original or getattr(self.owner(), self.attribute)
+
+    def why_not_applicable(self, version: str, sha256: Optional[str]) -> Optional[str]:
+        """Why the fix must not be installed on this version and source, or `None`."""
+        if not in_range(version, *self.checked):
+            return (
+                f"{self.library} {version} is outside {format_range(*self.checked)}, the"
+                f" versions {self.fix} was checked against"
+            )
+        if sha256 != self.original_sha256:
+            return (
+                f"{self.library} {version}'s `{self.owner().__name__}.{self.attribute}` is not"
+                f" the code {self.fix} was written against"
+            )
+        return None
+
+    def apply(self) -> str:
+        """Installs the fix if it fits; returns `APPLIED`, `DISABLED` or why it was skipped."""
+        if self.outcome is None:
+            self.outcome = self._apply()
+            if self.outcome not in (APPLIED, DISABLED):
+                warnings.warn(
+                    f"{self.outcome}: not patched, so {self.risk}"
+                    f" (see distilabel_selfinstruct.compat.{self.name})",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        return self.outcome
+
+    def _apply(self) -> str:
+        if disabled(self.name):
+            return DISABLED
+        version = getattr(importlib.import_module(self.library), "__version__", "")
+        try:
+            owner = self.owner()
+            current = getattr(owner, self.attribute)
+        except (ImportError, AttributeError):
+            return f"{self.library} {version} has no `{self.attribute}` where {self.fix} expects it"
+        if getattr(current, "__module__", None) == self.replacement.__module__:
+            return APPLIED  # already installed, by an earlier copy of the module (reload)
+        reason = self.why_not_applicable(version, source_sha256(current))
+        if reason:
+            return reason
+        self._original = current
+        setattr(owner, self.attribute, self.replacement)
+        return APPLIED

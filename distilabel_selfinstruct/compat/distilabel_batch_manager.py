@@ -27,26 +27,21 @@ loads a pipeline YAML naming our steps). Once per process, it does exactly one o
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Callable, Optional
 
 from distilabel_selfinstruct.compat._guard import (
-    disabled,
-    format_range,
-    in_range,
+    APPLIED,
+    DISABLED,
+    MethodPatch,
     source_sha256,
 )
+
+__all__ = ["APPLIED", "DISABLED", "apply", "original", "source_sha256", "why_not_applicable"]
 
 NAME = "distilabel_batch_manager"
 DISTILABEL_RANGE = ((1, 5, 3), (1, 6))
 # sha256 of `inspect.getsource(_BatchManagerStep._ready_to_create_batch_normal)`, 1.5.3.
 ORIGINAL_SHA256 = "1512a3602138bdebb27c959637e21bd44e2b2025f5adffc0e7f593c8b0544c2b"
-
-APPLIED = "applied"
-DISABLED = "disabled"
-
-_outcome: Optional[str] = None
-_original: Optional[Callable[[Any], bool]] = None
 
 
 def ready_to_create_batch_normal(self: Any) -> bool:
@@ -79,62 +74,36 @@ def ready_to_create_batch_normal(self: Any) -> bool:
     return True
 
 
+def _owner() -> type:
+    from distilabel.pipeline.batch_manager import _BatchManagerStep
+
+    return _BatchManagerStep
+
+
+_PATCH = MethodPatch(
+    name=NAME,
+    library="distilabel",
+    owner=_owner,
+    attribute="_ready_to_create_batch_normal",
+    replacement=ready_to_create_batch_normal,
+    checked=DISTILABEL_RANGE,
+    original_sha256=ORIGINAL_SHA256,
+    fix="the empty-last-batch fix",
+    risk="a pipeline whose filter drops every row of its last batch may hang",
+)
+
+
 def why_not_applicable(version: str, original_sha256: Optional[str]) -> Optional[str]:
     """Why the fix must not be installed on this distilabel, or `None` if it fits."""
-    if not in_range(version, *DISTILABEL_RANGE):
-        return (
-            f"distilabel {version} is outside {format_range(*DISTILABEL_RANGE)}, the versions "
-            "the empty-last-batch fix was checked against"
-        )
-    if original_sha256 != ORIGINAL_SHA256:
-        return (
-            f"distilabel {version}'s `_BatchManagerStep._ready_to_create_batch_normal` is not "
-            "the code the empty-last-batch fix was written against"
-        )
-    return None
+    return _PATCH.why_not_applicable(version, original_sha256)
 
 
 def original() -> Callable[[Any], bool]:
     """distilabel's own method, whether or not the fix replaced it (for tests)."""
-    from distilabel.pipeline.batch_manager import _BatchManagerStep
-
-    return _original or _BatchManagerStep._ready_to_create_batch_normal
+    return _PATCH.original()
 
 
 def apply() -> str:
     """Installs the fix if it fits (see the module docstring); returns what it did:
     `APPLIED`, `DISABLED`, or the reason it was skipped. Idempotent."""
-    global _outcome
-    if _outcome is None:
-        _outcome = _apply()
-        if _outcome not in (APPLIED, DISABLED):
-            warnings.warn(
-                f"{_outcome}: not patched, so a pipeline whose filter drops every row of its "
-                f"last batch may hang (see {__name__})",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-    return _outcome
-
-
-def _apply() -> str:
-    global _original
-    if disabled(NAME):
-        return DISABLED
-    import distilabel
-
-    version = distilabel.__version__
-    try:
-        from distilabel.pipeline.batch_manager import _BatchManagerStep
-
-        current = _BatchManagerStep._ready_to_create_batch_normal
-    except (ImportError, AttributeError):
-        return f"distilabel {version} has no `_BatchManagerStep._ready_to_create_batch_normal`"
-    if getattr(current, "__module__", None) == __name__:
-        return APPLIED  # already installed, by an earlier copy of this module (reload)
-    reason = why_not_applicable(version, source_sha256(current))
-    if reason:
-        return reason
-    _original = current
-    _BatchManagerStep._ready_to_create_batch_normal = ready_to_create_batch_normal
-    return APPLIED
+    return _PATCH.apply()

@@ -27,26 +27,21 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from distilabel_selfinstruct.compat._guard import (
-    disabled,
-    format_range,
-    in_range,
+    APPLIED,
+    DISABLED,
+    MethodPatch,
     source_sha256,
 )
+
+__all__ = ["APPLIED", "DISABLED", "apply", "original", "source_sha256"]
 
 NAME = "distilabel_pipeline_cache"
 DISTILABEL_RANGE = ((1, 5, 3), (1, 6))
 # sha256 of `inspect.getsource(BasePipeline._refresh_pipeline_from_cache)`, 1.5.3.
 ORIGINAL_SHA256 = "0178ca054f0426b7a94ab97982c74afffa08282a84d5df7e1ffd1ac18e49be38"
-
-APPLIED = "applied"
-DISABLED = "disabled"
-
-_outcome: Optional[str] = None
-_original: Optional[Callable[[Any], None]] = None
 
 
 def refresh_pipeline_from_cache(self: Any) -> None:
@@ -65,57 +60,36 @@ def refresh_pipeline_from_cache(self: Any) -> None:
                 f"distilabel's cached {path} is damaged ({detail}); set aside as {aside.name},"
                 " the run goes on without it"
             )
-    assert _original is not None
-    _original(self)
+    original()(self)
+
+
+def _owner() -> type:
+    from distilabel.pipeline.base import BasePipeline
+
+    return BasePipeline
+
+
+_PATCH = MethodPatch(
+    name=NAME,
+    library="distilabel",
+    owner=_owner,
+    attribute="_refresh_pipeline_from_cache",
+    replacement=refresh_pipeline_from_cache,
+    checked=DISTILABEL_RANGE,
+    original_sha256=ORIGINAL_SHA256,
+    fix="the damaged-cache fix",
+    risk=(
+        "a pipeline whose cached pipeline.yaml was cut short by a kill cannot start again"
+        " until it is deleted"
+    ),
+)
 
 
 def original() -> Callable[[Any], None]:
     """distilabel's own method, whether or not the fix replaced it (for tests)."""
-    from distilabel.pipeline.base import BasePipeline
-
-    return _original or BasePipeline._refresh_pipeline_from_cache
+    return _PATCH.original()
 
 
 def apply() -> str:
     """Installs the fix if it fits; returns `APPLIED`, `DISABLED` or why it was skipped."""
-    global _outcome
-    if _outcome is None:
-        _outcome = _apply()
-        if _outcome not in (APPLIED, DISABLED):
-            warnings.warn(
-                f"{_outcome}: not patched, so a pipeline whose cached pipeline.yaml was cut"
-                f" short by a kill cannot start again until it is deleted (see {__name__})",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-    return _outcome
-
-
-def _apply() -> str:
-    global _original
-    if disabled(NAME):
-        return DISABLED
-    import distilabel
-
-    version = distilabel.__version__
-    try:
-        from distilabel.pipeline.base import BasePipeline
-
-        current = BasePipeline._refresh_pipeline_from_cache
-    except (ImportError, AttributeError):
-        return f"distilabel {version} has no `BasePipeline._refresh_pipeline_from_cache`"
-    if getattr(current, "__module__", None) == __name__:
-        return APPLIED
-    if not in_range(version, *DISTILABEL_RANGE):
-        return (
-            f"distilabel {version} is outside {format_range(*DISTILABEL_RANGE)}, the versions"
-            " the damaged-cache fix was checked against"
-        )
-    if source_sha256(current) != ORIGINAL_SHA256:
-        return (
-            f"distilabel {version}'s `BasePipeline._refresh_pipeline_from_cache` is not the"
-            " code the damaged-cache fix was written against"
-        )
-    _original = current
-    BasePipeline._refresh_pipeline_from_cache = refresh_pipeline_from_cache
-    return APPLIED
+    return _PATCH.apply()

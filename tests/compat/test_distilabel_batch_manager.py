@@ -101,7 +101,7 @@ def test_a_changed_original_is_not_patched_and_warns_once(
         return False
 
     monkeypatch.setattr(_BatchManagerStep, "_ready_to_create_batch_normal", changed)
-    monkeypatch.setattr(fix, "_outcome", None)
+    monkeypatch.setattr(fix._PATCH, "outcome", None)
     with pytest.warns(RuntimeWarning, match="not patched"):
         outcome = fix.apply()
     assert "not the code" in outcome
@@ -111,7 +111,7 @@ def test_a_changed_original_is_not_patched_and_warns_once(
 
 def test_the_environment_turns_the_fix_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DISABLE_ENV, "something_else, distilabel_batch_manager")
-    monkeypatch.setattr(fix, "_outcome", None)
+    monkeypatch.setattr(fix._PATCH, "outcome", None)
     original = fix.original()
     monkeypatch.setattr(_BatchManagerStep, "_ready_to_create_batch_normal", original)
     assert fix.apply() == fix.DISABLED
