@@ -134,9 +134,10 @@ def _check_server(base_url: str) -> None:
     refused key or a broken server ends the command here, not minutes into the run."""
     import httpx
 
-    headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', '')}"}
+    from distilabel_selfinstruct.llm_failures import lists_models_as_json, request_models
+
     try:
-        response = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=10.0)
+        response = request_models(base_url, timeout_s=10.0)
     except httpx.HTTPError as error:
         raise UserError(f"cannot reach the LLM server {base_url} ({error})", EXIT_FAILED) from None
     code = response.status_code
@@ -147,15 +148,12 @@ def _check_server(base_url: str) -> None:
         )
     if code >= 500:
         raise UserError(f"the LLM server {base_url} is failing (HTTP {code})", EXIT_FAILED)
-    if code == 200:
-        try:
-            response.json()
-        except ValueError:
-            raise UserError(
-                f"the LLM server {base_url} answered /models with something that is not JSON:"
-                " is it an OpenAI-compatible API (often .../v1)?",
-                EXIT_FAILED,
-            ) from None
+    if code == 200 and not lists_models_as_json(response):
+        raise UserError(
+            f"the LLM server {base_url} answered /models with something that is not JSON:"
+            " is it an OpenAI-compatible API (often .../v1)?",
+            EXIT_FAILED,
+        )
 
 
 def _check_llm_args(args: argparse.Namespace) -> None:

@@ -66,21 +66,38 @@ def server_name(llm: Any) -> str:
     return f"{type(llm).__name__}({model})" if model else type(llm).__name__
 
 
+def request_models(base_url: str, timeout_s: float = 10.0) -> Any:
+    """`GET {base_url}/models` with the run's API key: the `httpx.Response`.
+
+    Raises:
+        httpx.HTTPError: the server could not be reached.
+    """
+    import httpx
+
+    headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', '')}"}
+    return httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=timeout_s)
+
+
+def lists_models_as_json(reply: Any) -> bool:
+    """Whether a 200 reply to `/models` is JSON, as an OpenAI-compatible API's is."""
+    try:
+        reply.json()
+    except ValueError:
+        return False
+    return True
+
+
 def server_answers(base_url: str, timeout_s: float = 10.0) -> bool:
     """Whether the server at `base_url` answers `GET /models` like an OpenAI-compatible
     API: no server error, and JSON when it says 200."""
     import httpx
 
-    headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', '')}"}
     try:
-        reply = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=timeout_s)
+        reply = request_models(base_url, timeout_s)
     except httpx.HTTPError:
         return False
-    if reply.status_code == 200:
-        try:
-            reply.json()
-        except ValueError:
-            return False
+    if reply.status_code == 200 and not lists_models_as_json(reply):
+        return False
     return reply.status_code < 500
 
 
