@@ -96,6 +96,11 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_INPUT)
 
 
+# Requests in flight against an HTTP server unless --max-concurrency says otherwise: enough
+# to keep a small server busy without flooding a hosted API's rate limit.
+DEFAULT_SERVER_CONCURRENCY = 16
+
+
 def _llm_from_args(args: argparse.Namespace):
     if args.base_url or args.model:
         from distilabel.models.llms import OpenAILLM
@@ -258,6 +263,7 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         rouge_threshold=args.rouge_threshold,
         random_seed=args.seed,
         argilla=argilla,
+        max_concurrency=args.max_concurrency or (DEFAULT_SERVER_CONCURRENCY if args.base_url else 1),
     )
     # The run always goes through the saved YAML: what runs here is what a teammate reruns.
     config = output / PIPELINE_FILENAME
@@ -544,6 +550,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--prompt-style", choices=["completion", "chat"], default=None)
     generate.add_argument("--batch-size", type=_positive_int, default=4, help="prompts per round")
     generate.add_argument("--num-instances", type=_positive_int, default=5)
+    generate.add_argument(
+        "--max-concurrency",
+        type=_positive_int,
+        default=None,
+        help="LLM requests in flight at most, across the stages (with --base-url; default:"
+        f" {DEFAULT_SERVER_CONCURRENCY}; the embedded model makes one call at a time)",
+    )
     generate.add_argument("--rouge-threshold", type=_fraction, default=0.7)
     generate.add_argument("--seed", type=int, default=42)
     generate.add_argument(

@@ -24,15 +24,16 @@ behaviour.
 
 import json
 import os
+from pathlib import Path
 from typing import Any, Optional
 
 from distilabel.steps import StepInput
-from distilabel.steps.tasks import Task
 from distilabel.typing import StepOutput
 from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE
+from distilabel_selfinstruct.concurrency import ConcurrentRequests
 
 _AUTH = {401: "refused the API key", 403: "refused access"}
 # Errors of the same kind in a row after which a step calls the server failed even though
@@ -131,12 +132,14 @@ def server_failure(error: BaseException, llm: Any) -> Optional[str]:
     return None
 
 
-class StopsOnServerFailure(Task):
-    """A task that ends the run when its LLM's server fails (see the module docstring).
+class StopsOnServerFailure(ConcurrentRequests):
+    """A task that ends the run when its LLM's server fails (see the module docstring), and
+    keeps `max_concurrency` requests in flight (`ConcurrentRequests`).
 
     Attributes:
-        run: the run's `BootstrapRun`, where the failure is recorded; without it the task
-            keeps distilabel's behaviour (the batch's outputs become `None`).
+        run: the run's `BootstrapRun`, where the failure is recorded (and whose directory
+            holds the request slots the run's LLM steps share); without it the task keeps
+            distilabel's behaviour (the batch's outputs become `None`).
     """
 
     run: Optional[BootstrapRun] = Field(
@@ -144,25 +147,48 @@ class StopsOnServerFailure(Task):
     )
     _failures_in_a_row: int = PrivateAttr(default=0)
 
+    def slots_directory(self) -> Optional[Path]:
+        return Path(self.run.pool_path).parent if self.run is not None else None
+
     def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
         try:
-            yield from super().process(inputs)
+            rows = next(super().process(inputs))
         except Exception as error:
-            message = server_failure(error, self.llm)
-            if message is None or self.run is None:
+            if self.failure_stops_run(error) is None:
                 raise
-            self._failures_in_a_row += 1
-            base_url = getattr(self.llm, "base_url", None)
-            if not (
-                is_definite(error)
-                or self._failures_in_a_row >= CONSECUTIVE_FAILURES
-                or (base_url and not server_answers(str(base_url)))
-            ):
-                raise  # the server still answers: this request's problem
-            with self.run.open_store() as store:
-                if store.meta(LLM_FAILURE) is None:
-                    store.set_meta(LLM_FAILURE, message)
-            self._logger.error(f"{message}; the run stops (its work so far is kept)")
             yield []
         else:
-            self._failures_in_a_row = 0
+            if not self.streams_requests:
+                self._failures_in_a_row = 0
+            yield rows
+
+    def request_failed(self, row: dict[str, Any], error: BaseException) -> list[dict[str, Any]]:
+        # A streamed request: the server's failure leaves the row unfinished (for the
+        # resume); one request's problem becomes the row with its outputs `None`.
+        if self.failure_stops_run(error) is not None:
+            return []
+        return super().request_failed(row, error)
+
+    def rows_for(self, row: dict[str, Any], output: Any) -> list[dict[str, Any]]:
+        self._failures_in_a_row = 0
+        return super().rows_for(row, output)
+
+    def failure_stops_run(self, error: BaseException) -> Optional[str]:
+        """If `error` means the server cannot serve the run: records it in the pool (once)
+        and returns the message; `None` when it is about this request."""
+        message = server_failure(error, self.llm)
+        if message is None or self.run is None:
+            return None
+        self._failures_in_a_row += 1
+        base_url = getattr(self.llm, "base_url", None)
+        if not (
+            is_definite(error)
+            or self._failures_in_a_row >= CONSECUTIVE_FAILURES
+            or (base_url and not server_answers(str(base_url)))
+        ):
+            return None  # the server still answers: this request's problem
+        with self.run.open_store() as store:
+            if store.meta(LLM_FAILURE) is None:
+                store.set_meta(LLM_FAILURE, message)
+                self._logger.error(f"{message}; the run stops (its work so far is kept)")
+        return message

@@ -39,6 +39,11 @@ if TYPE_CHECKING:
     from distilabel.models.llms.base import LLM
 
 POOL_FILENAME = "pool.sqlite"
+# With streamed requests, accepted-but-unfinished tasks the generator lets build up per
+# request slot: enough queued work for the classification and instance stages to fill
+# their slots, little enough that demonstrations stay recent.
+IN_FLIGHT_PER_REQUEST_SLOT = 2
+STREAMED_ROWS_PER_BATCH = 8
 
 
 def default_llm() -> LLM:
@@ -65,6 +70,7 @@ def build_pipeline(
     random_seed: int = 42,
     name: str = "self-instruct",
     argilla: Optional[dict[str, Any]] = None,
+    max_concurrency: int = 1,
 ) -> Pipeline:
     """Returns the Self-Instruct bootstrap as a ready distilabel `Pipeline`.
 
@@ -85,6 +91,11 @@ def build_pipeline(
         name: the pipeline's name (distilabel's cache is keyed by it).
         argilla: if given, keyword arguments for `SelfInstructToArgilla` (e.g.
             `{"dataset_name": "self-instruct"}`), which then pushes finished tasks for review.
+        max_concurrency: LLM requests in flight at most, across the three LLM stages, for an
+            async LLM (`OpenAILLM` and other HTTP clients; see `concurrency`). Above 1 the
+            generator also waits while `2 * max_concurrency` accepted tasks are unfinished,
+            and heartbeats often, so the stages' replies never wait long for a batch. The
+            embedded llama.cpp model ignores it (one call at a time).
 
     One `pipeline.run()` ends with exactly `num_instructions` finished tasks in the pool
     store, or with the reason it could not in the log and in the store (see
@@ -95,12 +106,19 @@ def build_pipeline(
         from distilabel.models.llms import LlamaCppLLM
 
         prompt_style = "completion" if isinstance(llm, LlamaCppLLM) else "chat"
+    from distilabel.models.llms.base import AsyncLLM
+
+    streaming = max_concurrency > 1 and isinstance(llm, AsyncLLM)
     run = BootstrapRun(
         pool_path=str(pool_path_for(output_dir)),
         num_instructions=num_instructions,
         seeds_path=seeds_path,
         rouge_threshold=rouge_threshold,
+        max_in_flight=IN_FLIGHT_PER_REQUEST_SLOT * max_concurrency if streaming else None,
     )
+    # Streamed replies leave a stage with its next batch; while the generator waits, its
+    # heartbeats are those batches.
+    waiting = {"heartbeat_s": 0.2, "poll_s": 0.05} if streaming else {}
     Path(output_dir).mkdir(parents=True, exist_ok=True)
 
     with Pipeline(
@@ -114,6 +132,7 @@ def build_pipeline(
             run=run,
             batch_size=batch_size,
             random_seed=random_seed,
+            **waiting,
         )
         # The LLM stages get `run` too: a failing server ends the run (StopsOnServerFailure).
         generate = GenerateInstructions(
@@ -121,6 +140,7 @@ def build_pipeline(
             run=run,
             llm=llm.model_copy(deep=True),
             prompt_style=prompt_style,
+            max_concurrency=max_concurrency,
             input_batch_size=batch_size,
         )
         split = SplitInstructions(name="split_instructions", run=run, input_batch_size=batch_size)
@@ -128,9 +148,12 @@ def build_pipeline(
         # before it decides to go on, and a task parked in a half-full batch would never
         # arrive (a resumed run's unfinished tasks are in flight before admission too).
         # The default LLM answers one prompt at a time anyway.
-        heuristics = FilterInstructions(name="filter_instructions", run=run, input_batch_size=1)
-        novelty = RougeLFilter(name="rouge_l_filter", run=run, input_batch_size=1)
-        admit = AdmitToPool(name="admit_to_pool", run=run, input_batch_size=1)
+        # Streaming, empty batches flush (compat.distilabel_batch_manager): the steps that
+        # make no LLM call take rows in batches, which costs less per row.
+        rows = STREAMED_ROWS_PER_BATCH if streaming else 1
+        heuristics = FilterInstructions(name="filter_instructions", run=run, input_batch_size=rows)
+        novelty = RougeLFilter(name="rouge_l_filter", run=run, input_batch_size=rows)
+        admit = AdmitToPool(name="admit_to_pool", run=run, input_batch_size=rows)
         classify = IdentifyClassification(
             name="identify_classification",
             run=run,
@@ -138,6 +161,7 @@ def build_pipeline(
             prompt_style=prompt_style,
             seeds_path=seeds_path,
             random_seed=random_seed,
+            max_concurrency=max_concurrency,
             input_batch_size=1,
         )
         instances = GenerateInstances(
@@ -148,12 +172,13 @@ def build_pipeline(
             seeds_path=seeds_path,
             num_instances=num_instances,
             random_seed=random_seed,
+            max_concurrency=max_concurrency,
             input_batch_size=1,
         )
         instance_filter = FilterInstances(
-            name="filter_instances", run=run, max_instances=num_instances, input_batch_size=1
+            name="filter_instances", run=run, max_instances=num_instances, input_batch_size=rows
         )
-        commit = CommitToPool(name="commit_to_pool", run=run, input_batch_size=1)
+        commit = CommitToPool(name="commit_to_pool", run=run, input_batch_size=rows)
         (
             sample
             >> generate

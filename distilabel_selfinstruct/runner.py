@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import signal
@@ -113,6 +114,28 @@ def _die_with_parent(parent: int, interval_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="selfinstruct-parent-watch", daemon=True).start()
 
 
+# distilabel logs two INFO lines per batch and step, httpx one per request: with many
+# requests in flight, carrying them to the log through the log queue and rich cost more CPU
+# than the requests themselves. The run's log keeps everything else.
+PER_BATCH_MESSAGES = ("📦 Processing batch", "📨 Step")
+
+
+class _PerBatchLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno == logging.INFO and str(record.msg).startswith(PER_BATCH_MESSAGES)
+        )
+
+
+def quiet_per_batch_logs(pipeline: Any) -> None:
+    """Leaves distilabel's per-batch lines and httpx's per-request lines out of the log
+    (the step processes inherit this: they are forked from this one)."""
+    quiet = _PerBatchLogFilter()
+    for name in pipeline.dag:
+        logging.getLogger(f"distilabel.step.{name}").addFilter(quiet)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def _child(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distilabel_selfinstruct.runner")
     parser.add_argument("--config", required=True)
@@ -127,6 +150,7 @@ def _child(argv: Optional[Sequence[str]] = None) -> int:
         from distilabel.pipeline import Pipeline
 
         pipeline = Pipeline.from_yaml(args.config)
+        quiet_per_batch_logs(pipeline)
         pipeline.run(parameters=parse_parameters(args.param), use_cache=False)
     except BaseException as error:  # noqa: BLE001 - reported, whatever it is
         traceback.print_exc()

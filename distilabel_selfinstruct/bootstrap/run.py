@@ -50,6 +50,9 @@ class BootstrapRun(BaseModel):
             novel (paper: 0.7); the scorer and the pool's gate both apply it.
         rouge_tokenizer: `rouge_score` (exactly rouge-score's, drops non-ASCII) or
             `unicode` (also compares non-Latin scripts).
+        max_in_flight: the generator waits while this many accepted tasks are unfinished
+            (`None`: no bound but the target's). With many LLM requests in flight it keeps
+            the backlog, and so the staleness of the demonstrations, bounded.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -63,6 +66,7 @@ class BootstrapRun(BaseModel):
     stall_timeout_s: float = Field(default=900.0, gt=0)
     rouge_threshold: float = Field(default=0.7, ge=0, le=1)
     rouge_tokenizer: Literal["rouge_score", "unicode"] = "rouge_score"
+    max_in_flight: Optional[int] = Field(default=None, gt=0)
 
     @field_validator("seeds_path", mode="before")
     @classmethod
@@ -123,6 +127,7 @@ class BootstrapRun(BaseModel):
             expected_survival=self.expected_survival,
             in_flight_margin=self.in_flight_margin,
             round_limit=self.max_rounds or default_round_limit(self.num_instructions, batch_size),
+            max_in_flight=self.max_in_flight,
         )
 
 

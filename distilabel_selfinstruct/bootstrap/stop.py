@@ -47,6 +47,8 @@ class StopRule:
         in_flight_margin: admit tasks while the expected finished count is below this
             times the target (slack for losses, so the generator rarely has to go again).
         round_limit: rounds one invocation may generate before it gives up.
+        max_in_flight: wait while this many accepted tasks are unfinished (`None`: only
+            the target bounds them).
     """
 
     target: int
@@ -54,6 +56,7 @@ class StopRule:
     prior_weight: float = 5.0
     in_flight_margin: float = 1.25
     round_limit: int = 20
+    max_in_flight: Optional[int] = None
 
     def survival(self, state: PoolState) -> float:
         """Share of accepted tasks that finish: measured, smoothed by the prior."""
@@ -77,7 +80,10 @@ class StopRule:
         if (
             rounds_this_invocation > 0
             and state.in_flight > 0
-            and self.expected_finished(state) >= self.target
+            and (
+                self.expected_finished(state) >= self.target
+                or (self.max_in_flight is not None and state.in_flight >= self.max_in_flight)
+            )
         ):
             return Decision.WAIT
         return Decision.GENERATE

@@ -78,7 +78,7 @@ class MethodPatch:
         library: the library's import name (its `__version__` is checked).
         owner: returns the class whose method is replaced (imported when needed).
         attribute: the method's name on that class.
-        replacement: the fixed method.
+        replacement: the fixed method (a `property` to replace a property).
         checked: the library versions the fix was checked against.
         original_sha256: sha256 of the original method's source.
         fix: what the fix is called in messages ("the empty-last-batch fix").
@@ -105,8 +105,10 @@ class MethodPatch:
         self._original: Optional[Callable[..., Any]] = None
 
     def original(self) -> Callable[..., Any]:
-        """The library's own method, whether or not the fix replaced it."""
-        return self._original or getattr(self.owner(), self.attribute)
+        """The library's own method (or property), whether or not the fix replaced it."""
+        return self._original or self.owner().__dict__.get(
+            self.attribute, getattr(self.owner(), self.attribute)
+        )
 
     def why_not_applicable(self, version: str, sha256: Optional[str]) -> Optional[str]:
         """Why the fix must not be installed on this version and source, or `None`."""
@@ -141,12 +143,16 @@ class MethodPatch:
         version = getattr(importlib.import_module(self.library), "__version__", "")
         try:
             owner = self.owner()
-            current = getattr(owner, self.attribute)
+            current = owner.__dict__.get(self.attribute) or getattr(owner, self.attribute)
         except (ImportError, AttributeError):
             return f"{self.library} {version} has no `{self.attribute}` where {self.fix} expects it"
-        if getattr(current, "__module__", None) == self.replacement.__module__:
+        # A property is checked (and replaced) through its getter.
+        function = current.fget if isinstance(current, property) else current
+        replacement = self.replacement
+        new = replacement.fget if isinstance(replacement, property) else replacement
+        if getattr(function, "__module__", None) == new.__module__:
             return APPLIED  # already installed, by an earlier copy of the module (reload)
-        reason = self.why_not_applicable(version, source_sha256(current))
+        reason = self.why_not_applicable(version, source_sha256(function))
         if reason:
             return reason
         self._original = current

@@ -11,7 +11,18 @@ branch still had the same code.
 
 The fix, `ready_to_create_batch_normal`, differs from the original in one condition: an
 empty last batch that is still buffered does produce a batch, empty and flagged last, which
-lets the end of the data flow through. Everything else is the original logic.
+lets the end of the data flow through.
+
+It adds one rule: **an empty batch flushes.** A batch that arrives empty (a filter dropped
+all its rows, or a generator's heartbeat) and is next in order makes a batch of whatever is
+buffered before it, fewer than `input_batch_size` rows or none, instead of being absorbed.
+Without it a row waits in a half-full batch until more rows come, and a step that holds
+requests in flight (`concurrency.ConcurrentRequests`) is never called to hand back the
+ones that completed while its input is quiet: the Self-Instruct generator, waiting for the
+tasks in flight, would wait for ever. With it the generator's empty heartbeat batches travel
+down the pipeline and flush every buffer on the way. A step therefore may receive an empty
+batch (it already did as the last batch, above); distilabel's own tasks handle one.
+Everything else is the original logic.
 
 `apply()` runs when `distilabel_selfinstruct` is imported (which distilabel also does when it
 loads a pipeline YAML naming our steps). Once per process, it does exactly one of:
@@ -50,12 +61,17 @@ def ready_to_create_batch_normal(self: Any) -> bool:
         next_expected_seq_no = self.next_expected_seq_no[step_name][0]
         num_rows = 0
         is_batch_in_order = True
+        flush = False
         for batch in batches:
             if batch.seq_no != next_expected_seq_no:
                 is_batch_in_order = False
                 break
             num_rows += len(batch.data[0])
             if self.input_batch_size and num_rows >= self.input_batch_size:
+                break
+            # Added: an empty batch in order passes on what is buffered before it.
+            if not batch.data[0]:
+                flush = True
                 break
             next_expected_seq_no += 1
 
@@ -67,6 +83,7 @@ def ready_to_create_batch_normal(self: Any) -> bool:
         if (
             self.input_batch_size
             and num_rows < self.input_batch_size
+            and not flush
             and not (step_name in self.last_batch_received and is_batch_in_order)
         ):
             return False

@@ -1,0 +1,298 @@
+"""Many LLM requests in flight: what keeps an inference server busy.
+
+distilabel runs a step's `process` on one batch at a time, and `Task.process` returns when
+every request of the batch has its reply. An inference server with continuous batching
+(vLLM, TGI, llama.cpp's server) is fast only with tens to hundreds of requests in flight,
+and a batch is as slow as its longest reply: at a batch boundary the step has nothing in
+flight. Bigger batches or more replicas (`StepResources`) only move that boundary.
+
+`ConcurrentRequests` is the base of this package's LLM tasks. With `max_concurrency` > 1
+and an async LLM (`OpenAILLM` and the other `AsyncLLM`s) its `process` does not wait for
+the batch: it sends the batch's requests on the step's own event loop (a thread) and
+returns the rows of every request that has completed by then, from this batch or earlier
+ones. It blocks only while `max_concurrency` of its requests are unanswered. So requests
+stream through the step, and rows leave it in the order their replies arrive.
+
+The rows that completed while the step's input was quiet leave with the next batch it
+gets; `compat.distilabel_batch_manager` makes the generator's empty heartbeat batches reach
+every step, so that next batch always comes. When the stream ends (the last batch), what is
+still in flight is abandoned: the Self-Instruct loop ends its stream only when the target
+is met or the run stops, and an abandoned task stays unfinished in the pool for the resume.
+
+`RequestSlots` bounds the requests in flight across the run, whatever the mix of stages:
+the LLM steps of one pipeline share `max_concurrency` slots through a named pipe in the
+run directory (the jobserver scheme of GNU make: a slot is a byte in the pipe). Without a
+run directory each step keeps its own bound.
+
+With `max_concurrency` = 1 (the default), a synchronous LLM (the embedded llama.cpp model)
+or input/output mappings, `process` is distilabel's, one batch at a time.
+
+(No `from __future__ import annotations` here: distilabel reads `StepInput` live.)
+"""
+
+import asyncio
+import concurrent.futures
+import fcntl
+import inspect
+import os
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any, Optional
+
+from distilabel.mixins.runtime_parameters import RuntimeParameter
+from distilabel.models.llms.base import AsyncLLM
+from distilabel.steps import StepInput
+from distilabel.steps.tasks import Task
+from distilabel.typing import StepOutput
+from distilabel.utils.dicts import group_dicts
+from pydantic import Field, PrivateAttr
+
+SLOTS_PREFIX = "llm-slots"
+
+
+def _process_start_time(pid: int) -> Optional[str]:
+    """The kernel's start time of `pid` (field 22 of /proc/PID/stat), `None` if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+class RequestSlots:
+    """At most `limit` requests in flight, shared by the processes of one pipeline run.
+
+    Args:
+        limit: the slots.
+        directory: where the shared pipe lives (the run directory); `None` keeps the bound
+            to this process.
+
+    The pipe is named after the pipeline's main process (the parent of the step processes)
+    and its start time, created and filled with `limit` bytes by the first step that needs
+    it. A byte taken is a request in flight; it goes back when the request ends. The pipe's
+    content lives only while some process holds it open, so a killed run leaves no slots
+    taken; its file is removed by the next run.
+    """
+
+    def __init__(self, limit: int, directory: Optional[Path]) -> None:
+        self.limit = max(1, limit)
+        self.directory = directory
+        self._fd: Optional[int] = None
+        self._local: Optional[asyncio.Semaphore] = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        if self.directory is None:
+            self._local = asyncio.Semaphore(self.limit)
+            return
+        parent = os.getppid()
+        path = self.directory / f"{SLOTS_PREFIX}-{parent}-{_process_start_time(parent)}"
+        with open(self.directory / f"{SLOTS_PREFIX}.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            created = not path.exists()
+            if created:
+                os.mkfifo(path, 0o600)
+            self._fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+            if created:
+                os.write(self._fd, b"s" * self.limit)
+                self._remove_stale(path)
+
+    def _remove_stale(self, current: Path) -> None:
+        assert self.directory is not None
+        for path in self.directory.glob(f"{SLOTS_PREFIX}-*-*"):
+            if path == current:
+                continue
+            _, pid, started = path.name.rsplit("-", 2)
+            if not pid.isdigit() or _process_start_time(int(pid)) != started:
+                path.unlink(missing_ok=True)
+
+    async def acquire(self) -> None:
+        if self._local is not None:
+            await self._local.acquire()
+            return
+        while not self._take():
+            waiter = asyncio.get_running_loop().create_future()
+            if not self._waiters:
+                assert self._loop is not None and self._fd is not None
+                self._loop.add_reader(self._fd, self._wake)
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                self._stop_reading_if_idle()
+
+    def _take(self) -> bool:
+        assert self._fd is not None
+        try:
+            return len(os.read(self._fd, 1)) == 1
+        except BlockingIOError:
+            return False
+
+    def _wake(self) -> None:
+        # Readable: let every waiter try (another process may take the byte first).
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+        self._stop_reading_if_idle()
+
+    def _stop_reading_if_idle(self) -> None:
+        if not self._waiters and self._loop is not None and self._fd is not None:
+            self._loop.remove_reader(self._fd)
+
+    def release(self) -> None:
+        if self._local is not None:
+            self._local.release()
+        elif self._fd is not None:
+            os.write(self._fd, b"s")
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class _Requests:
+    """The step's event loop (a daemon thread) and its requests in flight."""
+
+    def __init__(self, slots: RequestSlots) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.slots = slots
+        self.pending: list[tuple[dict[str, Any], concurrent.futures.Future[Any]]] = []
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._open(), self.loop).result()
+
+    async def _open(self) -> None:
+        self.slots.open(self.loop)
+
+    def submit(self, row: dict[str, Any], request: Any) -> None:
+        self.pending.append((row, asyncio.run_coroutine_threadsafe(self._call(request), self.loop)))
+
+    async def _call(self, request: Any) -> Any:
+        await self.slots.acquire()
+        try:
+            return await request
+        finally:
+            self.slots.release()
+
+    def completed(self, window: int) -> list[tuple[dict[str, Any], concurrent.futures.Future[Any]]]:
+        """The requests that have completed, after waiting while `window` are unanswered."""
+        if len(self.pending) >= window:
+            concurrent.futures.wait(
+                [future for _, future in self.pending],
+                return_when=concurrent.futures.FIRST_COMPLETED,
+            )
+        done = [(row, future) for row, future in self.pending if future.done()]
+        self.pending = [(row, future) for row, future in self.pending if not future.done()]
+        return done
+
+    def close(self) -> None:
+        for _, future in self.pending:
+            future.cancel()
+        self.pending = []
+
+        async def _close() -> None:
+            self.slots.close()
+
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(_close(), self.loop).result(timeout=5)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+
+
+class ConcurrentRequests(Task):
+    """A task that keeps up to `max_concurrency` LLM requests in flight across batches
+    (see the module docstring).
+
+    Attributes:
+        max_concurrency: LLM requests in flight at most, shared by the run's LLM steps when
+            they have a run directory; 1 sends one batch at a time, as distilabel does.
+
+    Runtime parameters:
+        - `max_concurrency`: LLM requests in flight at most (async LLMs only).
+    """
+
+    max_concurrency: RuntimeParameter[int] = Field(
+        default=1,
+        description="LLM requests in flight at most, across the run's LLM steps (async LLMs"
+        " such as OpenAILLM; 1 = one batch at a time).",
+    )
+
+    _requests: Optional[_Requests] = PrivateAttr(default=None)
+
+    def slots_directory(self) -> Optional[Path]:
+        """Where the run's shared request slots live; `None`: this step's own bound."""
+        return None
+
+    @property
+    def streams_requests(self) -> bool:
+        """Whether `process` keeps requests in flight across batches."""
+        return (
+            self.max_concurrency > 1
+            and isinstance(self.llm, AsyncLLM)
+            and not self.input_mappings
+            and not self.output_mappings
+            and (
+                self.num_generations == 1
+                or "num_generations" in inspect.signature(self.llm.agenerate).parameters
+            )
+        )
+
+    def unload(self) -> None:
+        if self._requests is not None:
+            self._requests.close()
+            self._requests = None
+        super().unload()
+
+    def process_applying_mappings(self, *args: list[dict[str, Any]]) -> StepOutput:
+        # distilabel's version maps output rows onto the batch's input rows by position,
+        # which rows of earlier batches (and an empty batch) do not have; streaming runs
+        # only without mappings, so there is nothing to map.
+        if self.streams_requests:
+            yield from self.process(args[0])
+        else:
+            yield from super().process_applying_mappings(*args)
+
+    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+        """Sends the batch's requests and yields the rows of every completed one (or, when
+        not streaming, distilabel's `Task.process`)."""
+        if not self.streams_requests:
+            yield from super().process(inputs)
+            return
+        if self._requests is None:
+            self._requests = _Requests(RequestSlots(self.max_concurrency, self.slots_directory()))
+        requests = self._requests
+        kwargs = self.llm.get_generation_kwargs()
+        for row in inputs:
+            request = self.llm.agenerate(
+                input=self.format_input(row), num_generations=self.num_generations, **kwargs
+            )
+            requests.submit(row, request)
+        rows: list[dict[str, Any]] = []
+        for row, future in requests.completed(self.max_concurrency):
+            error = future.exception()
+            if error is not None:
+                rows.extend(self.request_failed(row, error))
+            else:
+                rows.extend(self.rows_for(row, future.result()))
+        yield rows
+
+    def rows_for(self, row: dict[str, Any], output: Any) -> list[dict[str, Any]]:
+        """The output rows for one input row and its LLM output, as `Task.process` makes
+        them."""
+        formatted = self._format_outputs(output, row)
+        if self.group_generations:
+            return [{**row, **group_dicts(*formatted), "model_name": self.llm.model_name}]
+        return [{**row, **item, "model_name": self.llm.model_name} for item in formatted]
+
+    def request_failed(self, row: dict[str, Any], error: BaseException) -> list[dict[str, Any]]:
+        """The rows for a request that raised: by default the row with the task's outputs
+        `None`, as distilabel does for a failed batch."""
+        self._logger.warning(f"⚠️ A request of step '{self.name}' failed: {error}")
+        return [{**row, **dict.fromkeys(self.get_outputs()), "model_name": self.llm.model_name}]
