@@ -82,6 +82,7 @@ NOUNS = [
     "yeast genetics", "garden compost", "satellite orbits", "river deltas", "fire drills",
     "market stalls",
 ]  # fmt: skip
+SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
 WORDS = (
     "the a of to and in is it for on with as at by from this that be are was can will an"
     " each which their other some time very when much would more these two may first way"
@@ -122,11 +123,18 @@ class Replies:
         self.rng = random.Random(seed)
 
     def instruction(self) -> str:
+        """A new instruction. One in four is built from the small vocabulary only (these
+        collide with the pool as it grows, as a real model's do); the others name a made-up
+        topic, which keeps a long run's acceptance rate from collapsing."""
         rng = self.rng
-        return (
-            f"{rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(ADJECTIVES)}"
-            f" {rng.choice(NOUNS)}."
-        )
+        if rng.random() < 0.25:
+            topic = rng.choice(NOUNS)
+        else:
+            topic = f"{self.pseudo_word()} {self.pseudo_word()} {rng.choice(NOUNS).split()[-1]}"
+        return f"{rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(ADJECTIVES)} {topic}."
+
+    def pseudo_word(self) -> str:
+        return "".join(self.rng.choice(SYLLABLES) for _ in range(self.rng.randint(2, 3)))
 
     def sentence(self, words: int) -> str:
         text = " ".join(self.rng.choice(WORDS) for _ in range(words))
@@ -239,9 +247,11 @@ class SimServer:
             async with self.slots:
                 stats.active += 1
                 started = time.monotonic()
-                await asyncio.sleep(self.latency(prompt_tokens, completion_tokens))
-                stats.active -= 1
-                stats.busy_s += time.monotonic() - started
+                try:
+                    await asyncio.sleep(self.latency(prompt_tokens, completion_tokens))
+                finally:
+                    stats.active -= 1
+                    stats.busy_s += time.monotonic() - started
             stats.requests += 1
             stats.by_kind[kind] = stats.by_kind.get(kind, 0) + 1
             stats.prompt_tokens += prompt_tokens
@@ -319,7 +329,21 @@ class SimServer:
                     self.reset()
                     payload = b"{}"
                 elif method == "POST" and path.endswith("completions"):
-                    payload = await self.complete(path, raw)
+                    # A client that hangs up is not served on (vLLM aborts such a request).
+                    work = asyncio.ensure_future(self.complete(path, raw))
+                    hangup = asyncio.ensure_future(reader.read(1))
+                    await asyncio.wait({work, hangup}, return_when=asyncio.FIRST_COMPLETED)
+                    if not work.done():
+                        work.cancel()
+                        return
+                    hangup.cancel()
+                    try:
+                        # Clients here send nothing before the reply (no pipelining).
+                        if await hangup == b"":
+                            return
+                    except asyncio.CancelledError:
+                        pass
+                    payload = work.result()
                 else:
                     status, payload = 404, _dumps({"error": {"message": f"no route {path}"}})
                 writer.write(

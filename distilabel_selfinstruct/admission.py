@@ -7,9 +7,10 @@ scored (so novelty holds against the whole pool however the steps overlap), then
 the run's stop rule (is enough already on its way?), then written.
 """
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from distilabel.steps import StepInput
+from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
 from distilabel_selfinstruct.filters.base import DropRecorder
@@ -52,6 +53,13 @@ class AdmitToPool(DropRecorder):
 
     stage: ClassVar[Stage] = Stage.ADMISSION
     needs_run: ClassVar[bool] = True
+
+    # The whole pool, read incrementally: with many requests in flight a candidate may
+    # arrive after hundreds of admissions, and indexing those anew per row cost more than
+    # anything else in the run.
+    _index: Optional[RougeLIndex] = PrivateAttr(default=None)
+    _indexed: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+    _indexed_seq: int = PrivateAttr(default=0)
 
     @property
     def inputs(self) -> list[str]:
@@ -112,15 +120,22 @@ class AdmitToPool(DropRecorder):
     def _rescored(self, row: dict[str, Any], scored_through: int) -> dict[str, Any]:
         """The row scored against the pool entries admitted after `scored_through` too."""
         assert self.store is not None and self.run is not None
-        newer = self.store.tasks(after_seq=scored_through)
-        if not newer:
+        if self._index is None:
+            self._index = RougeLIndex(tokenizer=self.run.rouge_tokenizer)
+        newer = self.store.tasks(after_seq=self._indexed_seq)
+        if newer:
+            self._index.add([task["instruction"] for task in newer])
+            self._indexed.extend(newer)
+            self._indexed_seq = newer[-1]["seq"]
+        if self._indexed_seq <= scored_through:
             return row
-        index = RougeLIndex(tokenizer=self.run.rouge_tokenizer)
-        index.add([task["instruction"] for task in newer])
-        match = index.best_match(row.get("instruction") or "")
+        # The max over the whole pool exceeds the row's score (its max over the entries
+        # through `scored_through`) only where a newer entry does, and then its first
+        # argmax is that newer entry: the same result as scoring the newer ones alone.
+        match = self._index.best_match(row.get("instruction") or "")
         if match.score <= (row.get("rouge_l_max") or 0.0):
             return row
-        similar = newer[match.index]
+        similar = self._indexed[match.index]
         return {
             **row,
             "rouge_l_max": match.score,

@@ -263,7 +263,8 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         rouge_threshold=args.rouge_threshold,
         random_seed=args.seed,
         argilla=argilla,
-        max_concurrency=args.max_concurrency or (DEFAULT_SERVER_CONCURRENCY if args.base_url else 1),
+        max_concurrency=args.max_concurrency
+        or (DEFAULT_SERVER_CONCURRENCY if args.base_url else 1),
     )
     # The run always goes through the saved YAML: what runs here is what a teammate reruns.
     config = output / PIPELINE_FILENAME

@@ -33,12 +33,14 @@ or input/output mappings, `process` is distilabel's, one batch at a time.
 import asyncio
 import concurrent.futures
 import fcntl
+import functools
 import inspect
+import logging
 import os
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
 from distilabel.models.llms.base import AsyncLLM
@@ -171,13 +173,15 @@ class _Requests:
     async def _open(self) -> None:
         self.slots.open(self.loop)
 
-    def submit(self, row: dict[str, Any], request: Any) -> None:
+    def submit(self, row: dict[str, Any], request: Callable[[], Awaitable[Any]]) -> None:
+        """Sends `request()` once a slot is free (made then, so a request cancelled before
+        it started leaves no coroutine behind)."""
         self.pending.append((row, asyncio.run_coroutine_threadsafe(self._call(request), self.loop)))
 
-    async def _call(self, request: Any) -> Any:
+    async def _call(self, request: Callable[[], Awaitable[Any]]) -> Any:
         await self.slots.acquire()
         try:
-            return await request
+            return await request()
         finally:
             self.slots.release()
 
@@ -244,6 +248,13 @@ class ConcurrentRequests(Task):
             )
         )
 
+    def load(self) -> None:
+        super().load()
+        if self.streams_requests:
+            # httpx logs every request at INFO: thousands a minute, carried through
+            # distilabel's log queue. Its warnings still reach the log.
+            logging.getLogger("httpx").setLevel(logging.WARNING)
+
     def unload(self) -> None:
         if self._requests is not None:
             self._requests.close()
@@ -270,10 +281,7 @@ class ConcurrentRequests(Task):
         requests = self._requests
         kwargs = self.llm.get_generation_kwargs()
         for row in inputs:
-            request = self.llm.agenerate(
-                input=self.format_input(row), num_generations=self.num_generations, **kwargs
-            )
-            requests.submit(row, request)
+            requests.submit(row, functools.partial(self._request, self.format_input(row), kwargs))
         rows: list[dict[str, Any]] = []
         for row, future in requests.completed(self.max_concurrency):
             error = future.exception()
@@ -282,6 +290,9 @@ class ConcurrentRequests(Task):
             else:
                 rows.extend(self.rows_for(row, future.result()))
         yield rows
+
+    def _request(self, formatted: Any, kwargs: dict[str, Any]) -> Awaitable[Any]:
+        return self.llm.agenerate(input=formatted, num_generations=self.num_generations, **kwargs)
 
     def rows_for(self, row: dict[str, Any], output: Any) -> list[dict[str, Any]]:
         """The output rows for one input row and its LLM output, as `Task.process` makes

@@ -148,8 +148,8 @@ def build_pipeline(
         # before it decides to go on, and a task parked in a half-full batch would never
         # arrive (a resumed run's unfinished tasks are in flight before admission too).
         # The default LLM answers one prompt at a time anyway.
-        # Streaming, empty batches flush (compat.distilabel_batch_manager): the steps that
-        # make no LLM call take rows in batches, which costs less per row.
+        # Streaming, empty batches flush (compat.distilabel_batch_manager), so rows may wait
+        # for a batch to fill: batches of rows cost less CPU per row than one-row batches.
         rows = STREAMED_ROWS_PER_BATCH if streaming else 1
         heuristics = FilterInstructions(name="filter_instructions", run=run, input_batch_size=rows)
         novelty = RougeLFilter(name="rouge_l_filter", run=run, input_batch_size=rows)
@@ -162,7 +162,7 @@ def build_pipeline(
             seeds_path=seeds_path,
             random_seed=random_seed,
             max_concurrency=max_concurrency,
-            input_batch_size=1,
+            input_batch_size=rows,
         )
         instances = GenerateInstances(
             name="generate_instances",
@@ -173,7 +173,7 @@ def build_pipeline(
             num_instances=num_instances,
             random_seed=random_seed,
             max_concurrency=max_concurrency,
-            input_batch_size=1,
+            input_batch_size=rows,
         )
         instance_filter = FilterInstances(
             name="filter_instances", run=run, max_instances=num_instances, input_batch_size=rows

@@ -82,7 +82,8 @@ class DropRecorder(Step):
             return
         batch = Counter(drop["reason"] for drop in self._pending_drops)
         summary = ", ".join(f"{reason}={count}" for reason, count in sorted(batch.items()))
-        self._logger.info(f"Dropped {sum(batch.values())} rows ({summary})")
+        # Debug, not info: one line per batch is thousands a minute against a fast server.
+        self._logger.debug(f"Dropped {sum(batch.values())} rows ({summary})")
         if self.store is not None:
             self.store.record_drops(self._pending_drops)
         self._pending_drops = []
