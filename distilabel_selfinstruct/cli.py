@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import math
 import os
 import shlex
 import shutil
@@ -76,6 +77,26 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _number(text: str, smallest: float, inclusive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < smallest or (value == smallest and not inclusive):
+        raise argparse.ArgumentTypeError(
+            f"must be {'at least' if inclusive else 'more than'} {smallest:g}, got {text}"
+        )
+    return value
+
+
+def _positive_float(text: str) -> float:
+    return _number(text, 0.0, inclusive=False)
+
+
+def _price(text: str) -> float:
+    return _number(text, 0.0, inclusive=True)
 
 
 def _fraction(text: str) -> float:
@@ -162,6 +183,10 @@ def _check_server(base_url: str) -> None:
 
 
 def _check_llm_args(args: argparse.Namespace) -> None:
+    if (args.price_prompt is None) != (args.price_completion is None):
+        raise UserError("--price-prompt and --price-completion go together")
+    if args.max_cost is not None and args.price_prompt is None:
+        raise UserError("--max-cost needs --price-prompt and --price-completion")
     if args.model_path:
         _check_model_path(args.model_path)
     if args.base_url or args.model:
@@ -551,6 +576,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--prompt-style", choices=["completion", "chat"], default=None)
     generate.add_argument("--batch-size", type=_positive_int, default=4, help="prompts per round")
     generate.add_argument("--num-instances", type=_positive_int, default=5)
+    generate.add_argument(
+        "--max-tokens",
+        type=_positive_int,
+        help="stop generating once the run's LLM calls used this many tokens (it can resume"
+        " with a larger budget)",
+    )
+    generate.add_argument(
+        "--max-cost", type=_positive_float, help="stop once the run cost this much (USD)"
+    )
+    generate.add_argument(
+        "--price-prompt", type=_price, help="USD per 1M prompt tokens (for the cost)"
+    )
+    generate.add_argument("--price-completion", type=_price, help="USD per 1M completion tokens")
     generate.add_argument(
         "--max-concurrency",
         type=_positive_int,

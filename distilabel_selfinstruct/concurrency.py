@@ -10,7 +10,8 @@ flight. Bigger batches or more replicas (`StepResources`) only move that boundar
 and an async LLM (`OpenAILLM` and the other `AsyncLLM`s) its `process` does not wait for
 the batch: it sends the batch's requests on the step's own event loop (a thread) and
 returns the rows of every request that has completed by then, from this batch or earlier
-ones. It blocks only while `max_concurrency` of its requests are unanswered. So requests
+ones. It blocks only until fewer than `max_concurrency` of its requests are unanswered,
+which paces its input (and the generator's rounds) by the replies. So requests
 stream through the step, and rows leave it in the order their replies arrive.
 
 The rows that completed while the step's input was quiet leave with the next batch it
@@ -186,15 +187,18 @@ class _Requests:
             self.slots.release()
 
     def completed(self, window: int) -> list[tuple[dict[str, Any], concurrent.futures.Future[Any]]]:
-        """The requests that have completed, after waiting while `window` are unanswered."""
-        if len(self.pending) >= window:
+        """The requests that have completed, after waiting until fewer than `window` are
+        unanswered (so the step takes no more input than it can have in flight)."""
+        done: list[tuple[dict[str, Any], concurrent.futures.Future[Any]]] = []
+        while True:
+            done += [(row, future) for row, future in self.pending if future.done()]
+            self.pending = [(row, future) for row, future in self.pending if not future.done()]
+            if len(self.pending) < window:
+                return done
             concurrent.futures.wait(
                 [future for _, future in self.pending],
                 return_when=concurrent.futures.FIRST_COMPLETED,
             )
-        done = [(row, future) for row, future in self.pending if future.done()]
-        self.pending = [(row, future) for row, future in self.pending if not future.done()]
-        return done
 
     def close(self) -> None:
         for _, future in self.pending:

@@ -31,6 +31,7 @@ from distilabel.steps import StepInput
 from distilabel.typing import StepOutput
 from pydantic import Field, PrivateAttr
 
+from distilabel_selfinstruct import usage
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE
 from distilabel_selfinstruct.concurrency import ConcurrentRequests
@@ -146,6 +147,26 @@ class StopsOnServerFailure(ConcurrentRequests):
         default=None, description="The run whose pool records a failure of the LLM server."
     )
     _failures_in_a_row: int = PrivateAttr(default=0)
+    _store: Any = PrivateAttr(default=None)
+
+    def unload(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        super().unload()
+
+    def count_usage(self, rows: list[dict[str, Any]], errors: int = 0) -> None:
+        """Adds the calls and tokens of `rows` (and `errors` failed requests) to the run's
+        counters (`usage`)."""
+        if self.run is None:
+            return
+        counts = usage.rows_usage(rows, self.name)
+        if errors:
+            counts[usage.counter_name(usage.ERRORS, self.name)] = errors
+        if counts:
+            if self._store is None:
+                self._store = self.run.open_store()
+            self._store.increment_many(counts)
 
     def slots_directory(self) -> Optional[Path]:
         return Path(self.run.pool_path).parent if self.run is not None else None
@@ -154,17 +175,20 @@ class StopsOnServerFailure(ConcurrentRequests):
         try:
             rows = next(super().process(inputs))
         except Exception as error:
+            self.count_usage([], errors=len(inputs))
             if self.failure_stops_run(error) is None:
                 raise
             yield []
         else:
             if not self.streams_requests:
                 self._failures_in_a_row = 0
+            self.count_usage(rows)
             yield rows
 
     def request_failed(self, row: dict[str, Any], error: BaseException) -> list[dict[str, Any]]:
         # A streamed request: the server's failure leaves the row unfinished (for the
         # resume); one request's problem becomes the row with its outputs `None`.
+        self.count_usage([], errors=1)
         if self.failure_stops_run(error) is not None:
             return []
         return super().request_failed(row, error)

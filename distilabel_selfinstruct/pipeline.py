@@ -71,6 +71,7 @@ def build_pipeline(
     name: str = "self-instruct",
     argilla: Optional[dict[str, Any]] = None,
     max_concurrency: int = 1,
+    budget: Optional[dict[str, Any]] = None,
 ) -> Pipeline:
     """Returns the Self-Instruct bootstrap as a ready distilabel `Pipeline`.
 
@@ -96,6 +97,8 @@ def build_pipeline(
             generator also waits while `2 * max_concurrency` accepted tasks are unfinished,
             and heartbeats often, so the stages' replies never wait long for a batch. The
             embedded llama.cpp model ignores it (one call at a time).
+        budget: `BootstrapRun` settings for tokens and cost: `max_tokens`, `max_cost`,
+            `prompt_price`, `completion_price` (USD per 1M tokens; see `usage`).
 
     One `pipeline.run()` ends with exactly `num_instructions` finished tasks in the pool
     store, or with the reason it could not in the log and in the store (see
@@ -115,6 +118,7 @@ def build_pipeline(
         seeds_path=seeds_path,
         rouge_threshold=rouge_threshold,
         max_in_flight=IN_FLIGHT_PER_REQUEST_SLOT * max_concurrency if streaming else None,
+        **(budget or {}),
     )
     # Streamed replies leave a stage with its next batch; while the generator waits, its
     # heartbeats are those batches.

@@ -199,6 +199,10 @@ class PoolStore(ABC):
         """Adds to a named counter."""
 
     @abstractmethod
+    def increment_many(self, values: dict[str, int]) -> None:
+        """Adds to several named counters in one transaction."""
+
+    @abstractmethod
     def counters(self) -> dict[str, int]:
         """Every named counter."""
 
@@ -589,6 +593,14 @@ class SQLitePoolStore(PoolStore):
                 "INSERT INTO counters (name, value) VALUES (?, ?)"
                 " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
                 (name, by),
+            )
+
+    def increment_many(self, values: dict[str, int]) -> None:
+        with self._write():
+            self._connection.executemany(
+                "INSERT INTO counters (name, value) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                list(values.items()),
             )
 
     def counters(self) -> dict[str, int]:

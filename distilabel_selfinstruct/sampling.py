@@ -21,6 +21,7 @@ from distilabel_selfinstruct.bootstrap.run import RUN_TARGET, BootstrapRun, requ
 from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, STOP_REASON, Decision
 from distilabel_selfinstruct.pool import PoolState, PoolStore
 from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
+from distilabel_selfinstruct.usage import PRICES_META
 
 if TYPE_CHECKING:
     from distilabel.typing import GeneratorStepOutput
@@ -68,8 +69,8 @@ class SampleDemonstrations(GeneratorStep):
     enough tasks in flight to reach the target, it yields empty batches every
     `heartbeat_s` until they finish or drop, so it still hears a stop request); or end the
     stream — when the pool holds `num_instructions` finished tasks, after the run's
-    `max_rounds` rounds, or when the tasks in flight made no progress for
-    `stall_timeout_s`. One `Pipeline.run()` thus ends with exactly the target, or with the
+    `max_rounds` rounds, when its token or cost budget is spent (`max_tokens`,
+    `max_cost`), or when the tasks in flight made no progress for `stall_timeout_s`. One `Pipeline.run()` thus ends with exactly the target, or with the
     reason it could not in the log and in the pool store's `stop_reason`.
 
     Attributes:
@@ -197,6 +198,8 @@ class SampleDemonstrations(GeneratorStep):
         store.set_meta(STOP_REASON, None)
         store.set_meta(LLM_FAILURE, None)
         store.set_meta(RUN_TARGET, str(run.num_instructions))
+        prices = run.prices()
+        store.set_meta(PRICES_META, prices.to_json() if prices else None)
         # A rerun continues the round numbering of the pool, so its prompts (and candidate
         # ids) never collide with those of the run it resumes.
         round_number = max(offset // self.batch_size, store.counters().get("rounds", 0))
@@ -224,6 +227,11 @@ class SampleDemonstrations(GeneratorStep):
                 return
             if decision is Decision.ROUND_LIMIT:
                 self._end(store, state, f"round limit reached ({rounds_here} rounds)")
+                yield [], True
+                return
+            budget = run.budget_exhausted(store.counters())
+            if budget is not None:
+                self._end(store, state, budget)
                 yield [], True
                 return
             rows = self.build_round(round_number)

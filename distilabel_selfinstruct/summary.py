@@ -10,6 +10,15 @@ from typing import Any, Optional
 from distilabel_selfinstruct.bootstrap.stages import CANDIDATE_STAGES
 from distilabel_selfinstruct.bootstrap.stop import STOP_REASON
 from distilabel_selfinstruct.pool import open_pool_store
+from distilabel_selfinstruct.usage import (
+    CALLS,
+    COMPLETION_TOKENS,
+    ERRORS,
+    PRICES_META,
+    PROMPT_TOKENS,
+    Prices,
+    Usage,
+)
 
 SUMMARY_FILENAME = "summary.json"
 
@@ -52,6 +61,17 @@ class RunSummary:
     label_distribution: dict[str, int] = field(default_factory=dict)
     llm_calls: int = 0
     llm_calls_per_finished_task: Optional[float] = None
+    # Whether `llm_calls` was counted by the LLM steps (`usage`) or, for a pool from before
+    # they counted, estimated from the rounds and accepted instructions.
+    llm_calls_counted: bool = False
+    # Per LLM step: calls, prompt_tokens, completion_tokens, llm_errors (failed requests).
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_per_finished_task: Optional[float] = None
+    tokens_per_accepted_instruction: Optional[float] = None
+    # USD, with a price table (`--price-prompt`, `--price-completion`).
+    cost: Optional[float] = None
     wall_time_s: Optional[float] = None
     instructions_per_minute: Optional[float] = None
     # Max ROUGE-L of each accepted instruction to the pool, in bins of 0.1 (the paper's
@@ -66,6 +86,7 @@ class RunSummary:
         pool_path: str | Path,
         target: Optional[int] = None,
         wall_time_s: Optional[float] = None,
+        prices: Optional[Prices] = None,
     ) -> RunSummary:
         with open_pool_store(pool_path, create=False) as store:
             state = store.state()
@@ -75,13 +96,17 @@ class RunSummary:
             scores = store.rouge_l_scores()
             finished = store.completed()
             counters = store.counters()
+            prices = prices or Prices.from_json(store.meta(PRICES_META))
         candidate_drops = candidate_drop_count(drop_counts)
         classification = [task for task in finished if task.get("is_classification")]
         instance_counts = [len(task.get("instances") or []) for task in finished]
         labels: Counter[str] = Counter(
             instance["output"] for task in classification for instance in task["instances"]
         )
-        calls = estimated_llm_calls(counters, accepted)
+        usage = Usage.from_counters(counters)
+        counted = bool(usage.stages)
+        calls = usage.total(CALLS) if counted else estimated_llm_calls(counters, accepted)
+        tokens = usage.tokens
         summary = cls(
             instructions_generated=accepted + candidate_drops,
             instructions_accepted=accepted,
@@ -95,6 +120,13 @@ class RunSummary:
             label_distribution=dict(labels.most_common(20)),
             llm_calls=calls,
             llm_calls_per_finished_task=calls / len(finished) if finished else None,
+            llm_calls_counted=counted,
+            usage=usage.stages,
+            prompt_tokens=usage.total(PROMPT_TOKENS),
+            completion_tokens=usage.total(COMPLETION_TOKENS),
+            tokens_per_finished_task=tokens / len(finished) if finished and counted else None,
+            tokens_per_accepted_instruction=tokens / accepted if accepted and counted else None,
+            cost=usage.cost(prices) if counted else None,
             wall_time_s=wall_time_s,
             rouge_l_histogram=rouge_l_histogram(scores),
             stop_reason=stop_reason,
@@ -123,6 +155,22 @@ class RunSummary:
                 else ""
             ),
         ]
+        if not self.llm_calls_counted:
+            lines[-1] += " (estimated)"
+        if self.usage:
+            lines.append(
+                f"  tokens (prompt+compl.) : {self.prompt_tokens} + {self.completion_tokens}"
+                + (
+                    f" ({self.tokens_per_finished_task:.0f} per finished task)"
+                    if self.tokens_per_finished_task
+                    else ""
+                )
+            )
+            errors = sum(stage[ERRORS] for stage in self.usage.values())
+            if errors:
+                lines.append(f"  failed LLM requests    : {errors}")
+        if self.cost is not None:
+            lines.append(f"  cost                   : ${self.cost:.4f}")
         if self.stop_reason:
             lines.append(f"  stopped early          : {self.stop_reason}")
         if self.wall_time_s is not None:

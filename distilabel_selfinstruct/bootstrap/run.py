@@ -13,10 +13,11 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from distilabel_selfinstruct.bootstrap.stop import StopRule, default_round_limit
 from distilabel_selfinstruct.pool import PoolStore, open_pool_store
+from distilabel_selfinstruct.usage import Prices, Usage, budget_exhausted
 
 if TYPE_CHECKING:
     from distilabel_selfinstruct.seeds import SeedTask
@@ -50,6 +51,12 @@ class BootstrapRun(BaseModel):
             novel (paper: 0.7); the scorer and the pool's gate both apply it.
         rouge_tokenizer: `rouge_score` (exactly rouge-score's, drops non-ASCII) or
             `unicode` (also compares non-Latin scripts).
+        max_tokens: stop generating once the run's LLM calls used this many tokens (prompt
+            + completion, all stages, all invocations; `usage`); `None`: no budget.
+        max_cost: stop generating once they cost this much (USD, at `prompt_price` and
+            `completion_price`, which it needs).
+        prompt_price: USD per 1M prompt tokens, for the cost in the summary and `max_cost`.
+        completion_price: USD per 1M completion tokens.
         max_in_flight: the generator waits while this many accepted tasks are unfinished
             (`None`: no bound but the target's). With many LLM requests in flight it keeps
             the backlog, and so the staleness of the demonstrations, bounded.
@@ -67,6 +74,29 @@ class BootstrapRun(BaseModel):
     rouge_threshold: float = Field(default=0.7, ge=0, le=1)
     rouge_tokenizer: Literal["rouge_score", "unicode"] = "rouge_score"
     max_in_flight: Optional[int] = Field(default=None, gt=0)
+    max_tokens: Optional[int] = Field(default=None, gt=0)
+    max_cost: Optional[float] = Field(default=None, gt=0)
+    prompt_price: Optional[float] = Field(default=None, ge=0)
+    completion_price: Optional[float] = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _cost_needs_prices(self) -> BootstrapRun:
+        if self.max_cost is not None and self.prices() is None:
+            raise ValueError("max_cost needs prompt_price and completion_price")
+        return self
+
+    def prices(self) -> Optional[Prices]:
+        """The price table, when both prices are set."""
+        if self.prompt_price is None or self.completion_price is None:
+            return None
+        return Prices(self.prompt_price, self.completion_price)
+
+    def budget_exhausted(self, counters: dict[str, int]) -> Optional[str]:
+        """Why the run's budget stops it (from the pool's counters), or `None`."""
+        if self.max_tokens is None and self.max_cost is None:
+            return None
+        usage = Usage.from_counters(counters)
+        return budget_exhausted(usage, self.max_tokens, self.max_cost, self.prices())
 
     @field_validator("seeds_path", mode="before")
     @classmethod

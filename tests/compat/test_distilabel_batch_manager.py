@@ -70,6 +70,36 @@ def test_the_fix_keeps_full_and_partial_last_batches_as_they_were(
         assert step.get_batch() is None
 
 
+@pytest.mark.parametrize(
+    ("method", "flushed"),
+    [(fix.ready_to_create_batch_normal, True), (fix.original(), False)],
+    ids=["with the fix", "distilabel's own"],
+)
+def test_an_empty_batch_flushes_what_is_buffered_before_it(
+    monkeypatch: pytest.MonkeyPatch, method: Callable[[Any], bool], flushed: bool
+) -> None:
+    monkeypatch.setattr(_BatchManagerStep, "_ready_to_create_batch_normal", method)
+    step = sink_after_one_full_batch()
+    step.add_batch(_Batch(seq_no=1, step_name="filter", last_batch=False, data=[[{"n": 1}]]))
+    assert step.get_batch() is None  # half a batch: it waits for more rows
+    # A heartbeat (or a filter that dropped everything) arrives empty.
+    step.add_batch(_Batch(seq_no=2, step_name="filter", last_batch=False, data=[[]]))
+    batch = step.get_batch()
+    if not flushed:
+        assert batch is None  # the row waits until more rows come, which may be never
+        return
+    assert batch is not None and not batch.last_batch and batch.data == [[{"n": 1}]]
+    # An empty batch alone makes an empty batch: the heartbeat travels on.
+    step.add_batch(_Batch(seq_no=3, step_name="filter", last_batch=False, data=[[]]))
+    beat = step.get_batch()
+    assert beat is not None and beat.data == [[]] and not beat.last_batch
+    assert step.get_batch() is None
+    # Rows after it still make full batches.
+    step.add_batch(_Batch(seq_no=4, step_name="filter", last_batch=False, data=[[{"n": 4}] * 2]))
+    full = step.get_batch()
+    assert full is not None and full.data == [[{"n": 4}] * 2]
+
+
 def test_the_package_import_installed_the_fix() -> None:
     assert fix.apply() == fix.APPLIED
     assert _BatchManagerStep._ready_to_create_batch_normal is fix.ready_to_create_batch_normal

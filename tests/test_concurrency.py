@@ -1,0 +1,221 @@
+"""Streamed LLM requests: `ConcurrentRequests` and the run-wide `RequestSlots`."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import openai
+import pytest
+from distilabel.models.llms.base import AsyncLLM
+from distilabel.models.llms.utils import prepare_output
+from pydantic import PrivateAttr
+
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun
+from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE
+from distilabel_selfinstruct.concurrency import SLOTS_PREFIX, RequestSlots
+from distilabel_selfinstruct.instructions import GenerateInstructions
+from distilabel_selfinstruct.testing import ScriptedLLM
+from tests.test_llm_failures import request, status_error
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class AsyncScriptedLLM(AsyncLLM):
+    """Replies after `delay_s`, counting the requests it has in flight."""
+
+    delay_s: float = 0.05
+    fail_with: Optional[Any] = None
+    _in_flight: int = PrivateAttr(default=0)
+    _max_in_flight: int = PrivateAttr(default=0)
+    _calls: int = PrivateAttr(default=0)
+
+    def load(self) -> None:
+        super().load()
+
+    @property
+    def model_name(self) -> str:
+        return "async-scripted"
+
+    async def agenerate(self, input: Any, num_generations: int = 1, **kwargs: Any) -> Any:  # type: ignore[override]
+        self._calls += 1
+        number = self._calls
+        self._in_flight += 1
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            await asyncio.sleep(self.delay_s)
+            if self.fail_with is not None:
+                raise self.fail_with
+            text = f"9. Explain topic number {number} to a child.\n10. Describe item {number}."
+            return prepare_output([text], input_tokens=[40], output_tokens=[12])
+        finally:
+            self._in_flight -= 1
+
+
+def rows(count: int, start: int = 0) -> list[dict[str, Any]]:
+    return [
+        {
+            "prompt_id": f"r0p{i}",
+            "bootstrap_round": 0,
+            "demonstrations": ["Name three colors.", "Sort 3, 1, 2."],
+            "demonstration_ids": ["seed_task_0", "seed_task_1"],
+        }
+        for i in range(start, start + count)
+    ]
+
+
+def task(
+    llm: Any, max_concurrency: int, run: Optional[BootstrapRun] = None
+) -> GenerateInstructions:
+    step = GenerateInstructions(
+        name="generate_instructions", llm=llm, run=run, max_concurrency=max_concurrency
+    )
+    step.load()
+    return step
+
+
+def drain(step: GenerateInstructions, expected: int, timeout_s: float = 10.0) -> list[dict]:
+    """Calls the step with empty batches (the flush heartbeats) until `expected` rows came."""
+    out: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    while len(out) < expected and time.monotonic() < deadline:
+        out.extend(next(step.process_applying_mappings([])))
+        time.sleep(0.01)
+    return out
+
+
+def test_a_batch_returns_before_its_replies_and_they_come_with_later_batches() -> None:
+    llm = AsyncScriptedLLM(delay_s=0.3)
+    step = task(llm, max_concurrency=8)
+    assert step.streams_requests
+    started = time.monotonic()
+    first = next(step.process_applying_mappings(rows(4)))
+    assert first == [] and time.monotonic() - started < 0.2  # nothing waited for
+    later = drain(step, 4)
+    assert sorted(row["prompt_id"] for row in later) == [f"r0p{i}" for i in range(4)]
+    assert all(row["instructions"] for row in later)
+    assert all(row["model_name"] == "async-scripted" for row in later)
+    step.unload()
+
+
+def test_requests_in_flight_never_exceed_max_concurrency() -> None:
+    llm = AsyncScriptedLLM(delay_s=0.05)
+    step = task(llm, max_concurrency=3)
+    out: list[dict] = []
+    for start in range(0, 12, 4):
+        out.extend(next(step.process_applying_mappings(rows(4, start))))
+    out.extend(drain(step, 12 - len(out)))
+    assert len(out) == 12
+    assert llm._max_in_flight == 3
+    step.unload()
+
+
+def test_one_call_at_a_time_without_concurrency_or_for_a_synchronous_llm() -> None:
+    assert not task(AsyncScriptedLLM(), max_concurrency=1).streams_requests
+    scripted = ScriptedLLM(default_reply="9. Explain tides.\n10. Name a river.")
+    step = task(scripted, max_concurrency=16)
+    assert not step.streams_requests
+    (out,) = list(step.process_applying_mappings(rows(2)))
+    assert len(out) == 2  # distilabel's own process: the batch's rows, at once
+
+
+def test_a_failed_request_is_its_row_with_empty_outputs() -> None:
+    error = openai.BadRequestError("Error code: 400", response=_response(400), body=None)
+    step = task(AsyncScriptedLLM(delay_s=0.01, fail_with=error), max_concurrency=4)
+    next(step.process_applying_mappings(rows(1)))
+    (row,) = drain(step, 1)
+    assert row["prompt_id"] == "r0p0" and row["instructions"] is None
+    step.unload()
+
+
+def test_a_server_failure_leaves_the_row_unfinished_and_records_it(tmp_path: Path) -> None:
+    run = BootstrapRun(pool_path=str(tmp_path / "pool.sqlite"), num_instructions=3)
+    error = status_error(openai.AuthenticationError, 401, "Error code: 401")
+    step = task(AsyncScriptedLLM(delay_s=0.01, fail_with=error), max_concurrency=4, run=run)
+    next(step.process_applying_mappings(rows(2)))
+    time.sleep(0.2)
+    assert next(step.process_applying_mappings([])) == []  # no row: both stay unfinished
+    with run.open_store() as store:
+        assert "refused the API key" in (store.meta(LLM_FAILURE) or "")
+    step.unload()
+
+
+def _response(code: int) -> Any:
+    import httpx
+
+    return httpx.Response(code, request=request())
+
+
+# -- RequestSlots -----------------------------------------------------------------------
+
+
+def _hold_slots(directory: str, limit: int, counter: Any, peak: Any) -> None:
+    async def main() -> None:
+        slots = RequestSlots(limit, Path(directory))
+        slots.open(asyncio.get_running_loop())
+
+        async def one() -> None:
+            await slots.acquire()
+            with counter.get_lock():
+                counter.value += 1
+                peak.value = max(peak.value, counter.value)
+            await asyncio.sleep(0.02)
+            with counter.get_lock():
+                counter.value -= 1
+            slots.release()
+
+        await asyncio.gather(*(one() for _ in range(20)))
+        slots.close()
+
+    asyncio.run(main())
+
+
+def test_slots_bound_the_requests_of_several_processes(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    counter, peak = context.Value("i", 0), context.Value("i", 0)
+    # The processes share a parent (this one), as a pipeline's step processes do.
+    workers = [
+        context.Process(target=_hold_slots, args=(str(tmp_path), 3, counter, peak))
+        for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+    assert peak.value == 3
+    assert len(list(tmp_path.glob(f"{SLOTS_PREFIX}-*"))) == 1
+
+
+def test_a_dead_runs_slots_file_is_removed(tmp_path: Path) -> None:
+    stale = tmp_path / f"{SLOTS_PREFIX}-999999999-1"
+    os.mkfifo(stale)
+
+    async def open_slots() -> None:
+        slots = RequestSlots(2, tmp_path)
+        slots.open(asyncio.get_running_loop())
+        slots.close()
+
+    asyncio.run(open_slots())
+    assert not stale.exists()
+    assert len(list(tmp_path.glob(f"{SLOTS_PREFIX}-*"))) == 1
+
+
+def test_without_a_directory_the_bound_is_this_process_own() -> None:
+    async def main() -> int:
+        slots = RequestSlots(2, None)
+        slots.open(asyncio.get_running_loop())
+        await slots.acquire()
+        await slots.acquire()
+        third = asyncio.ensure_future(slots.acquire())
+        await asyncio.sleep(0.05)
+        blocked = not third.done()
+        slots.release()
+        await asyncio.wait_for(third, 1)
+        return blocked
+
+    assert asyncio.run(main())
