@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NoReturn, Optional, Sequence
 
 from distilabel_selfinstruct.bootstrap.run import RUN_TARGET, BootstrapRun, RunMismatchError
-from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, STOP_REASON
+from distilabel_selfinstruct.bootstrap.stop import BUDGET_SPENT, LLM_FAILURE, STOP_REASON
 from distilabel_selfinstruct.export import (
     OFFICIAL_FILENAME,
     ExportRefusedError,
@@ -290,6 +290,12 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         argilla=argilla,
         max_concurrency=args.max_concurrency
         or (DEFAULT_SERVER_CONCURRENCY if args.base_url else 1),
+        budget={
+            "max_tokens": args.max_tokens,
+            "max_cost": args.max_cost,
+            "prompt_price": args.price_prompt,
+            "completion_price": args.price_completion,
+        },
     )
     # The run always goes through the saved YAML: what runs here is what a teammate reruns.
     config = output / PIPELINE_FILENAME
@@ -405,13 +411,14 @@ def _run_passes(
     if pool.exists():
         with open_pool_store(pool) as store:
             store.set_meta(LLM_FAILURE, None)  # the last invocation's, not this one's
+            store.set_meta(BUDGET_SPENT, None)
 
     def llm_failure() -> Optional[str]:
         if not pool.exists():
             return None
         # Read only: the supervisor never takes the pool's write lock while steps write.
         with open_pool_store(pool, create=False) as store:
-            return store.meta(LLM_FAILURE)
+            return store.meta(LLM_FAILURE) or store.meta(BUDGET_SPENT)
 
     print(f"  progress below; full log: {log}; Ctrl-C stops (rerun the same command to resume)")
     started = time.monotonic()
@@ -431,6 +438,7 @@ def _run_passes(
     with open_pool_store(pool) as store:
         finished = store.completed_count()
         stop_reason = store.meta(STOP_REASON)
+        budget_spent = store.meta(BUDGET_SPENT)
     elapsed = time.monotonic() - started
     try:
         summary: Optional[RunSummary] = _write_outputs(pool, output, target, elapsed)
@@ -444,7 +452,8 @@ def _run_passes(
             file=sys.stderr,
         )
         return EXIT_TERMINATED if outcome.signum == signal.SIGTERM else EXIT_INTERRUPTED
-    if outcome.status == "failed" and finished >= target:
+    if outcome.status == "failed" and (finished >= target or budget_spent):
+        # A spent budget is a clean stop (the supervisor ended the pipeline on it).
         # The server failed (or the pipeline broke) after the target was met: done.
         outcome = RunOutcome("finished")
     if outcome.status == "failed":
@@ -461,7 +470,12 @@ def _run_passes(
     if summary.tasks_finished < target:
         print(
             f"Finished {summary.tasks_finished} of {target} tasks"
-            f" ({stop_reason or 'the pipeline ended early'}); continue with: {resume}",
+            f" ({stop_reason or 'the pipeline ended early'}); continue with: {resume}"
+            + (
+                " (with a larger --max-tokens / --max-cost)"
+                if stop_reason and "budget reached" in stop_reason
+                else ""
+            ),
             file=sys.stderr,
         )
     return 0

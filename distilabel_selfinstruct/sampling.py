@@ -18,7 +18,12 @@ from distilabel.steps import GeneratorStep
 from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.run import RUN_TARGET, BootstrapRun, require_run
-from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, STOP_REASON, Decision
+from distilabel_selfinstruct.bootstrap.stop import (
+    BUDGET_SPENT,
+    LLM_FAILURE,
+    STOP_REASON,
+    Decision,
+)
 from distilabel_selfinstruct.pool import PoolState, PoolStore
 from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
 from distilabel_selfinstruct.usage import PRICES_META
@@ -69,9 +74,11 @@ class SampleDemonstrations(GeneratorStep):
     enough tasks in flight to reach the target, it yields empty batches every
     `heartbeat_s` until they finish or drop, so it still hears a stop request); or end the
     stream — when the pool holds `num_instructions` finished tasks, after the run's
-    `max_rounds` rounds, when its token or cost budget is spent (`max_tokens`,
-    `max_cost`), or when the tasks in flight made no progress for `stall_timeout_s`. One `Pipeline.run()` thus ends with exactly the target, or with the
-    reason it could not in the log and in the pool store's `stop_reason`.
+    `max_rounds` rounds, when its token or cost budget is spent (`max_tokens`, `max_cost`;
+    checked before each round and while waiting, so only requests already in flight go past
+    it), or when the tasks in flight made no progress for `stall_timeout_s`. One
+    `Pipeline.run()` thus ends with exactly the target, or with the reason it could not in
+    the log and in the pool store's `stop_reason`.
 
     Attributes:
         run: the run's `BootstrapRun` (pool store, target, seeds, stop settings); required.
@@ -136,6 +143,9 @@ class SampleDemonstrations(GeneratorStep):
     heartbeat_s: float = 2.0
 
     _store: Optional[PoolStore] = PrivateAttr(default=None)
+    _human: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+    _machine: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+    _read_through: int = PrivateAttr(default=0)
 
     @property
     def outputs(self) -> list[str]:
@@ -161,9 +171,11 @@ class SampleDemonstrations(GeneratorStep):
 
     def build_round(self, round_number: int) -> list[dict[str, Any]]:
         assert self._store is not None
-        tasks = self._store.tasks()
-        human = [task for task in tasks if task["origin"] == "seed"]
-        machine = [task for task in tasks if task["origin"] == "machine"]
+        # The pool only grows: read what was added since the last round.
+        for task in self._store.tasks(after_seq=self._read_through):
+            (self._human if task["origin"] == "seed" else self._machine).append(task)
+            self._read_through = task["seq"]
+        human, machine = self._human, self._machine
         rng = random.Random(f"{self.random_seed}:{round_number}")
         rows = []
         for position in range(self.batch_size):
@@ -197,6 +209,7 @@ class SampleDemonstrations(GeneratorStep):
         rule = run.stop_rule(self.batch_size)
         store.set_meta(STOP_REASON, None)
         store.set_meta(LLM_FAILURE, None)
+        store.set_meta(BUDGET_SPENT, None)
         store.set_meta(RUN_TARGET, str(run.num_instructions))
         prices = run.prices()
         store.set_meta(PRICES_META, prices.to_json() if prices else None)
@@ -206,7 +219,7 @@ class SampleDemonstrations(GeneratorStep):
         rounds_here = 0
         while True:
             state = store.state()
-            failure = store.meta(LLM_FAILURE)
+            failure = store.meta(LLM_FAILURE) or self._budget_spent(store)
             if failure is not None:
                 self._end(store, state, failure)
                 yield [], True
@@ -227,11 +240,6 @@ class SampleDemonstrations(GeneratorStep):
                 return
             if decision is Decision.ROUND_LIMIT:
                 self._end(store, state, f"round limit reached ({rounds_here} rounds)")
-                yield [], True
-                return
-            budget = run.budget_exhausted(store.counters())
-            if budget is not None:
-                self._end(store, state, budget)
                 yield [], True
                 return
             rows = self.build_round(round_number)
@@ -259,7 +267,7 @@ class SampleDemonstrations(GeneratorStep):
                 seen, progress_at = current, now
             if rule.next_round(current, 1) is not Decision.WAIT:
                 return None
-            failure = store.meta(LLM_FAILURE)
+            failure = store.meta(LLM_FAILURE) or self._budget_spent(store)
             if failure is not None:
                 return failure
             if now - progress_at >= self.run.stall_timeout_s:
@@ -271,6 +279,13 @@ class SampleDemonstrations(GeneratorStep):
                 last_beat = now
                 # An empty batch lets distilabel ask again, and its stop request get here.
                 yield [], False
+
+    def _budget_spent(self, store: PoolStore) -> Optional[str]:
+        assert self.run is not None
+        spent = self.run.budget_exhausted(store.counters())
+        if spent is not None:
+            store.set_meta(BUDGET_SPENT, spent)
+        return spent
 
     def _end(self, store: PoolStore, state: PoolState, reason: str) -> None:
         assert self.run is not None

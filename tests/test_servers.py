@@ -147,3 +147,32 @@ def test_a_run_against_llama_cpp_s_own_server_on_the_default_model(
     check_invariants(output, 3)
     summary = json.loads((output / "summary.json").read_text())
     assert summary["tasks_finished"] == 3
+
+
+@pytest.mark.timeout(240)
+def test_a_token_budget_stops_the_run_with_its_work_kept_and_says_how_to_go_on(
+    sim_server: str, tmp_path: Path
+) -> None:
+    output = tmp_path / "run"
+    args = ["--model", "sim", "--num-instructions", "80", "--max-concurrency", "16"]
+    prices = ["--price-prompt", "0.5", "--price-completion", "1.5"]
+    done = generate(sim_server, output, *args, *prices, "--max-tokens", "80000", timeout_s=200)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((output / "summary.json").read_text())
+    assert "token budget reached" in summary["stop_reason"]
+    assert 0 < summary["tasks_finished"] < 80
+    # Generation stopped at the budget; only the requests in flight then went past it
+    # (at most 16 here, ~2,000 tokens each).
+    assert 80000 <= summary["prompt_tokens"] + summary["completion_tokens"] < 80000 + 16 * 3000
+    assert summary["cost"] > 0
+    assert "--max-tokens" in done.stderr  # the command to continue, with the budget named
+    verified = subprocess.run(
+        [SELFINSTRUCT, "verify", "--output", str(output)], capture_output=True, text=True
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # A larger budget continues the same run from where it stopped.
+    more = generate(sim_server, output, *args, *prices, "--max-tokens", "1000000", timeout_s=200)
+    assert more.returncode == 0, more.stderr
+    again = json.loads((output / "summary.json").read_text())
+    assert again["tasks_finished"] == 80 and again["stop_reason"] is None
+    check_invariants(output, 80)

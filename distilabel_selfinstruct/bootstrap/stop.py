@@ -23,6 +23,10 @@ STOP_REASON = "stop_reason"
 # The meta entry saying the LLM's server failed (one line); the LLM tasks write it, the
 # generator ends the stream on it and the command line stops the pipeline.
 LLM_FAILURE = "llm_failure"
+# The meta entry saying the run spent its token or cost budget (one line): the generator
+# writes it, the command line stops the pipeline at once (the steps would otherwise go on
+# with the work already queued) and reports a clean stop.
+BUDGET_SPENT = "budget_spent"
 
 
 class Decision(Enum):
