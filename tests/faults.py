@@ -24,23 +24,28 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def fake_server(mode: str = "ok", delay_s: float = 0.0, fail_after: int = 10) -> Iterator[str]:
-    """Runs tests/fake_openai.py in its own process; yields its base URL."""
+def port_printing_server(module: str, *args: str) -> Iterator[str]:
+    """Runs `python -m module args` (a server that prints `PORT <n>` once it listens) in
+    its own process; yields `http://127.0.0.1:<n>` and kills it afterwards."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--mode", mode, "--delay-s", str(delay_s)]
-        + ["--fail-after", str(fail_after)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", module, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith("PORT "), line
-        yield f"http://127.0.0.1:{int(line.split()[1])}/v1"
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
     finally:
         process.kill()
         process.wait()
+
+
+@contextmanager
+def fake_server(mode: str = "ok", delay_s: float = 0.0, fail_after: int = 10) -> Iterator[str]:
+    """Runs tests/fake_openai.py in its own process; yields its base URL."""
+    options = ["--mode", mode, "--delay-s", str(delay_s), "--fail-after", str(fail_after)]
+    with port_printing_server("tests.fake_openai", *options) as base:
+        yield f"{base}/v1"
 
 
 def generate_args(base_url: str, output: Path, target: int, batch_size: int = 2) -> list[str]:

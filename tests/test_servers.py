@@ -17,6 +17,7 @@ from typing import Iterator
 import pytest
 
 from distilabel_selfinstruct.pool import open_pool_store
+from tests.faults import port_printing_server
 from tests.scripted import check_invariants
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,19 +40,8 @@ def _stop(process: subprocess.Popen) -> None:
 
 @pytest.fixture
 def sim_server() -> Iterator[str]:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.sim_server", "--capacity", "16"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        assert line.startswith("PORT "), line
-        yield f"http://127.0.0.1:{line.split()[1]}"
-    finally:
-        _stop(server)
+    with port_printing_server("benchmarks.sim_server", "--capacity", "16") as base:
+        yield base
 
 
 def generate(
