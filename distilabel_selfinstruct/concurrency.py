@@ -10,7 +10,8 @@ flight. Bigger batches or more replicas (`StepResources`) only move that boundar
 and an async LLM (`OpenAILLM` and the other `AsyncLLM`s) its `process` does not wait for
 the batch: it sends the batch's requests on the step's own event loop (a thread) and
 returns the rows of every request that has completed by then, from this batch or earlier
-ones. It blocks only until fewer than `max_concurrency` of its requests are unanswered,
+ones. It blocks only until fewer than `request_window()` of its requests are unanswered
+(`max_concurrency`; half of it for the instruction step, see `GenerateInstructions`),
 which paces its input (and the generator's rounds) by the replies. So requests
 stream through the step, and rows leave it in the order their replies arrive.
 
@@ -38,8 +39,9 @@ import functools
 import inspect
 import logging
 import os
+import random
 import threading
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
@@ -50,6 +52,8 @@ from distilabel.steps.tasks import Task
 from distilabel.typing import StepOutput
 from distilabel.utils.dicts import group_dicts
 from pydantic import Field, PrivateAttr
+
+from distilabel_selfinstruct.server_errors import retry_after_s, retry_reason
 
 SLOTS_PREFIX = "llm-slots"
 
@@ -160,13 +164,62 @@ class RequestSlots:
             self._fd = None
 
 
+class Retries:
+    """Sends a failed request again while its failure may pass (`server_errors.retry_reason`:
+    a rate limit, a server error, a timeout, a dropped connection), up to `limit` times,
+    after the server's `Retry-After` or an exponential back-off with full jitter; counts
+    the retries by reason. The request waits without its slot, so the others go on.
+
+    Args:
+        limit: retries per request.
+        rng: the owning step's seeded `random.Random`, for the jitter.
+    """
+
+    base_s = 0.5
+    cap_s = 30.0
+    retry_after_cap_s = 60.0
+
+    def __init__(self, limit: int, rng: random.Random) -> None:
+        self.limit = limit
+        self._rng = rng
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def delay(self, error: BaseException, attempt: int) -> Optional[float]:
+        """Seconds to wait before retry number `attempt + 1`; `None`: give up."""
+        reason = retry_reason(error)
+        if reason is None or attempt >= self.limit:
+            return None
+        with self._lock:
+            self._counts[reason] += 1
+        after = retry_after_s(error)
+        if after is not None:
+            return min(after, self.retry_after_cap_s)
+        return self._rng.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
+
+    def take(self) -> Counter[str]:
+        """The retries counted since the last call."""
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+        return counts
+
+
 class _Requests:
     """The step's event loop (a daemon thread) and its requests in flight."""
 
-    def __init__(self, slots: RequestSlots) -> None:
+    def __init__(
+        self,
+        slots: RequestSlots,
+        own_limit: Optional[int] = None,
+        retries: Optional[Retries] = None,
+    ) -> None:
         self.loop = asyncio.new_event_loop()
         self.slots = slots
+        self.retries = retries
+        # This step's share of the run's slots (`None`: all of them).
+        self._own = asyncio.Semaphore(own_limit) if own_limit is not None else None
         self.pending: list[tuple[dict[str, Any], concurrent.futures.Future[Any]]] = []
+        self._calls: set[asyncio.Task[Any]] = set()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._open(), self.loop).result()
@@ -180,6 +233,27 @@ class _Requests:
         self.pending.append((row, asyncio.run_coroutine_threadsafe(self._call(request), self.loop)))
 
     async def _call(self, request: Callable[[], Awaitable[Any]]) -> Any:
+        call = asyncio.current_task()
+        assert call is not None
+        self._calls.add(call)
+        try:
+            attempt = 0
+            while True:
+                try:
+                    if self._own is None:
+                        return await self._in_slot(request)
+                    async with self._own:
+                        return await self._in_slot(request)
+                except Exception as error:
+                    delay = self.retries.delay(error, attempt) if self.retries else None
+                    if delay is None:
+                        raise
+                    attempt += 1
+                    await asyncio.sleep(delay)
+        finally:
+            self._calls.discard(call)
+
+    async def _in_slot(self, request: Callable[[], Awaitable[Any]]) -> Any:
         await self.slots.acquire()
         try:
             return await request()
@@ -201,15 +275,19 @@ class _Requests:
             )
 
     def close(self) -> None:
-        for _, future in self.pending:
-            future.cancel()
+        """Abandons the requests in flight; their slots go back to the run's other steps
+        before the pipe closes (closed first, they would be lost to the run for good)."""
         self.pending = []
 
         async def _close() -> None:
+            calls = list(self._calls)
+            for call in calls:
+                call.cancel()
+            await asyncio.gather(*calls, return_exceptions=True)
             self.slots.close()
 
         if self.loop.is_running():
-            asyncio.run_coroutine_threadsafe(_close(), self.loop).result(timeout=5)
+            asyncio.run_coroutine_threadsafe(_close(), self.loop).result(timeout=10)
             self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
 
@@ -233,10 +311,16 @@ class ConcurrentRequests(Task):
     )
 
     _requests: Optional[_Requests] = PrivateAttr(default=None)
+    _retry_limit: int = PrivateAttr(default=0)
 
     def slots_directory(self) -> Optional[Path]:
         """Where the run's shared request slots live; `None`: this step's own bound."""
         return None
+
+    def request_window(self) -> int:
+        """This step's own requests in flight at most, and how many unanswered ones it
+        takes new input beside (the run's slots bound all steps' requests together)."""
+        return self.max_concurrency
 
     @property
     def streams_requests(self) -> bool:
@@ -253,7 +337,18 @@ class ConcurrentRequests(Task):
         )
 
     def load(self) -> None:
-        super().load()
+        retries = getattr(self.llm, "max_retries", None) if self.streams_requests else None
+        if isinstance(retries, int) and retries > 0:
+            # The client's own retries (OpenAILLM's) would wait holding a request slot,
+            # uncounted: the step retries instead (`Retries`), as many times.
+            self.llm.max_retries = 0
+            try:
+                super().load()
+            finally:
+                self.llm.max_retries = retries
+            self._retry_limit = retries
+        else:
+            super().load()
         if self.streams_requests:
             # httpx logs every request at INFO: thousands a minute, carried through
             # distilabel's log queue. Its warnings still reach the log.
@@ -281,19 +376,29 @@ class ConcurrentRequests(Task):
             yield from super().process(inputs)
             return
         if self._requests is None:
-            self._requests = _Requests(RequestSlots(self.max_concurrency, self.slots_directory()))
+            self._requests = _Requests(
+                RequestSlots(self.max_concurrency, self.slots_directory()),
+                self.request_window(),
+                Retries(self._retry_limit, random.Random(f"retries:{self.name}")),
+            )
         requests = self._requests
         kwargs = self.llm.get_generation_kwargs()
         for row in inputs:
             requests.submit(row, functools.partial(self._request, self.format_input(row), kwargs))
         rows: list[dict[str, Any]] = []
-        for row, future in requests.completed(self.max_concurrency):
+        for row, future in requests.completed(self.request_window()):
             error = future.exception()
             if error is not None:
                 rows.extend(self.request_failed(row, error))
             else:
                 rows.extend(self.rows_for(row, future.result()))
         yield rows
+
+    def take_retries(self) -> Counter[str]:
+        """The retries of this step's streamed requests since the last call, by reason."""
+        if self._requests is None or self._requests.retries is None:
+            return Counter()
+        return self._requests.retries.take()
 
     def _request(self, formatted: Any, kwargs: dict[str, Any]) -> Awaitable[Any]:
         return self.llm.agenerate(input=formatted, num_generations=self.num_generations, **kwargs)

@@ -95,7 +95,9 @@ class GenerateInstructions(FinishAwareTask):
     paper's method, for base models such as the default gemma-3-270m); `chat` asks an
     instruction-tuned model for a numbered list explicitly. Replies are parsed robustly: the
     complete items of a truncated reply are kept, the text is never re-cased, and a reply
-    with no list yields an empty list (counted downstream by `SplitInstructions`).
+    with no list yields an empty list (counted downstream by `SplitInstructions`). When it
+    streams requests (`max_concurrency` > 1, see `concurrency`), it keeps at most half of
+    the run's `max_concurrency` in flight, leaving the rest to the stages that finish tasks.
 
     Attributes:
         prompt_style: `completion` or `chat`.
@@ -141,6 +143,7 @@ class GenerateInstructions(FinishAwareTask):
 
     prompt_style: PromptStyle = "completion"
     instructions_per_prompt: int = 8
+    failed_request_stage: ClassVar[Stage] = Stage.GENERATION
 
     # The paper sampled with temperature 0.7, top_p 0.5 and presence penalty 2; on the
     # default 270M model, 0.5 frequency/presence penalties stop its list loops (27 of 36
@@ -161,6 +164,13 @@ class GenerateInstructions(FinishAwareTask):
         if self.prompt_style == "completion":
             defaults["stop"] = self.completion_stop
         apply_default_generation_kwargs(self.llm, defaults)
+
+    def request_window(self) -> int:
+        # Each reply brings several candidates, and each accepted one needs two more
+        # requests to finish: with half the run's slots at most, the instruction stage
+        # cannot starve the stages that finish tasks (on a one-request-at-a-time server
+        # it otherwise held every slot for candidates the gate then turned away).
+        return max(1, self.max_concurrency // 2)
 
     @property
     def inputs(self) -> list[str]:

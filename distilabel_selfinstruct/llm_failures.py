@@ -3,9 +3,10 @@
 distilabel catches any exception a step raises, fills the batch's outputs with `None` and
 goes on. For an LLM stage whose server is down, refuses the API key or fails on every
 request, that turns each call into an "unparseable reply" and the run into minutes of
-retries that can only end at the round limit. The LLM client has already retried by the
-time an exception reaches the task (distilabel's `OpenAILLM`: 6 retries with back-off), so
-such an error is persistent.
+retries that can only end at the round limit. The request has been retried by the time
+an exception reaches the task (by the LLM client, distilabel's `OpenAILLM`: 6 retries with
+back-off; by `concurrency.Retries`, as many and counted, when requests stream), so such an
+error is persistent.
 
 `StopsOnServerFailure` is the base of this package's LLM tasks. An auth error (401/403) or
 a 404 (wrong URL or model) is the server's at once. A refused connection, a timeout, a
@@ -25,7 +26,7 @@ behaviour.
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from distilabel.steps import StepInput
 from distilabel.typing import StepOutput
@@ -33,30 +34,15 @@ from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct import usage
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
+from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
 from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE
 from distilabel_selfinstruct.concurrency import ConcurrentRequests
+from distilabel_selfinstruct.server_errors import is_connection_error, status_code
 
 _AUTH = {401: "refused the API key", 403: "refused access"}
 # Errors of the same kind in a row after which a step calls the server failed even though
 # it still answers `/models` (each has been retried by the client already).
 CONSECUTIVE_FAILURES = 3
-
-
-def _status_code(error: BaseException) -> Optional[int]:
-    code = getattr(error, "status_code", None)
-    if code is None:
-        response = getattr(error, "response", None)
-        code = getattr(response, "status_code", None)
-    return code if isinstance(code, int) else None
-
-
-def _is_connection_error(error: BaseException) -> bool:
-    if isinstance(error, (ConnectionError, TimeoutError)):
-        return True
-    # openai's APIConnectionError/APITimeoutError, httpx's ConnectError/TimeoutException,
-    # aiohttp's ClientConnectorError: matched by name, so no client needs importing.
-    names = [cls.__name__ for cls in type(error).__mro__]
-    return any("Connect" in name or "Timeout" in name for name in names)
 
 
 def server_name(llm: Any) -> str:
@@ -106,7 +92,7 @@ def server_answers(base_url: str, timeout_s: float = 10.0) -> bool:
 def is_definite(error: BaseException) -> bool:
     """Errors that mean the server refuses this run whatever is retried: a refused key or
     access (401/403) and a wrong URL or model (404)."""
-    return _status_code(error) in (401, 403, 404)
+    return status_code(error) in (401, 403, 404)
 
 
 def server_failure(error: BaseException, llm: Any) -> Optional[str]:
@@ -115,7 +101,7 @@ def server_failure(error: BaseException, llm: Any) -> Optional[str]:
     `None` for an error about one request."""
     server = server_name(llm)
     detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    code = _status_code(error)
+    code = status_code(error)
     if code in _AUTH:
         return f"the LLM server {server} {_AUTH[code]} (HTTP {code}): check OPENAI_API_KEY"
     if code == 404:
@@ -126,7 +112,7 @@ def server_failure(error: BaseException, llm: Any) -> Optional[str]:
         return f"the LLM server {server} failed (HTTP {code}) after retries: {detail}"
     if code is not None:
         return None
-    if _is_connection_error(error):
+    if is_connection_error(error):
         return f"cannot reach the LLM server {server} ({detail})"
     if isinstance(error, json.JSONDecodeError):
         return f"the LLM server {server} sent a reply that is not JSON (an OpenAI-compatible API?)"
@@ -137,6 +123,10 @@ class StopsOnServerFailure(ConcurrentRequests):
     """A task that ends the run when its LLM's server fails (see the module docstring), and
     keeps `max_concurrency` requests in flight (`ConcurrentRequests`).
 
+    A streamed request that still fails after its retries (`concurrency.Retries`) and is
+    not the server's failure drops its row with reason `llm_request_failed`, counted in
+    the summary's drops and `llm_errors`.
+
     Attributes:
         run: the run's `BootstrapRun`, where the failure is recorded (and whose directory
             holds the request slots the run's LLM steps share); without it the task keeps
@@ -146,6 +136,9 @@ class StopsOnServerFailure(ConcurrentRequests):
     run: Optional[BootstrapRun] = Field(
         default=None, description="The run whose pool records a failure of the LLM server."
     )
+    # The stage a row whose request failed is dropped at: a prompt at generation, an
+    # accepted task at instances (it is then lost).
+    failed_request_stage: ClassVar[Stage] = Stage.INSTANCES
     _failures_in_a_row: int = PrivateAttr(default=0)
     _store: Any = PrivateAttr(default=None)
 
@@ -156,13 +149,14 @@ class StopsOnServerFailure(ConcurrentRequests):
         super().unload()
 
     def count_usage(self, rows: list[dict[str, Any]], errors: int = 0) -> None:
-        """Adds the calls and tokens of `rows` (and `errors` failed requests) to the run's
-        counters (`usage`)."""
+        """Adds the calls and tokens of `rows`, `errors` failed requests and the retries
+        since the last count to the run's counters (`usage`)."""
         if self.run is None:
             return
         counts = usage.rows_usage(rows, self.name)
         if errors:
             counts[usage.counter_name(usage.ERRORS, self.name)] = errors
+        counts.update(usage.retry_counters(self.take_retries(), self.name))
         if counts:
             if self._store is None:
                 self._store = self.run.open_store()
@@ -186,12 +180,26 @@ class StopsOnServerFailure(ConcurrentRequests):
             yield rows
 
     def request_failed(self, row: dict[str, Any], error: BaseException) -> list[dict[str, Any]]:
-        # A streamed request: the server's failure leaves the row unfinished (for the
-        # resume); one request's problem becomes the row with its outputs `None`.
+        # A streamed request, retried already: the server's failure leaves the row
+        # unfinished (for the resume); one request's failure drops the row, counted.
         self.count_usage([], errors=1)
+        if self.run is None:
+            return super().request_failed(row, error)
         if self.failure_stops_run(error) is not None:
             return []
-        return super().request_failed(row, error)
+        self._logger.warning(f"⚠️ A request of step '{self.name}' failed after retries: {error}")
+        drop = {
+            "candidate_id": row.get("candidate_id") or row.get("prompt_id"),
+            "stage": str(self.failed_request_stage),
+            "reason": str(Reason.LLM_REQUEST_FAILED),
+            "score": None,
+            "text": row.get("instruction"),
+            "bootstrap_round": row.get("bootstrap_round"),
+        }
+        if self._store is None:
+            self._store = self.run.open_store()
+        self._store.record_drops([drop])
+        return []
 
     def rows_for(self, row: dict[str, Any], output: Any) -> list[dict[str, Any]]:
         self._failures_in_a_row = 0

@@ -74,7 +74,7 @@ class SampleDemonstrations(GeneratorStep):
     enough tasks in flight to reach the target, it yields empty batches every
     `heartbeat_s` until they finish or drop, so it still hears a stop request); or end the
     stream — when the pool holds `num_instructions` finished tasks, after the run's
-    `max_rounds` rounds, when its token or cost budget is spent (`max_tokens`, `max_cost`;
+    `max_rounds` rounds once the tasks in flight have finished or dropped, when its token or cost budget is spent (`max_tokens`, `max_cost`;
     checked before each round and while waiting, so only requests already in flight go past
     it), or when the tasks in flight made no progress for `stall_timeout_s`. One
     `Pipeline.run()` thus ends with exactly the target, or with the reason it could not in
@@ -226,7 +226,7 @@ class SampleDemonstrations(GeneratorStep):
                 return
             decision = rule.next_round(state, rounds_here)
             if decision is Decision.WAIT:
-                reason = yield from self._wait(store, rule, state)
+                reason = yield from self._wait(store, rule, state, rounds_here)
                 if reason is None:
                     continue
                 self._end(store, state, reason)
@@ -249,7 +249,7 @@ class SampleDemonstrations(GeneratorStep):
             rounds_here += 1
             yield rows, False
 
-    def _wait(self, store: PoolStore, rule: Any, state: PoolState) -> Any:
+    def _wait(self, store: PoolStore, rule: Any, state: PoolState, rounds_here: int) -> Any:
         """Waits while enough tasks are in flight; `None` once the rule says go on, else
         why the run gives up (yields empty batches meanwhile)."""
         assert self.run is not None
@@ -265,7 +265,7 @@ class SampleDemonstrations(GeneratorStep):
             current = store.state()
             if current != seen:
                 seen, progress_at = current, now
-            if rule.next_round(current, 1) is not Decision.WAIT:
+            if rule.next_round(current, rounds_here) is not Decision.WAIT:
                 return None
             failure = store.meta(LLM_FAILURE) or self._budget_spent(store)
             if failure is not None:

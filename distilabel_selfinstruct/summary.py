@@ -64,8 +64,11 @@ class RunSummary:
     # Whether `llm_calls` was counted by the LLM steps (`usage`) or, for a pool from before
     # they counted, estimated from the rounds and accepted instructions.
     llm_calls_counted: bool = False
-    # Per LLM step: calls, prompt_tokens, completion_tokens, llm_errors (failed requests).
+    # Per LLM step: calls, prompt_tokens, completion_tokens, llm_errors (failed requests),
+    # llm_retries (retried streamed requests).
     usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Retries of streamed requests by reason: rate_limited, server_error, timeout, connection.
+    llm_retries: dict[str, int] = field(default_factory=dict)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     tokens_per_finished_task: Optional[float] = None
@@ -122,6 +125,7 @@ class RunSummary:
             llm_calls_per_finished_task=calls / len(finished) if finished else None,
             llm_calls_counted=counted,
             usage=usage.stages,
+            llm_retries=usage.retry_reasons,
             prompt_tokens=usage.total(PROMPT_TOKENS),
             completion_tokens=usage.total(COMPLETION_TOKENS),
             tokens_per_finished_task=tokens / len(finished) if finished and counted else None,
@@ -169,6 +173,9 @@ class RunSummary:
             errors = sum(stage[ERRORS] for stage in self.usage.values())
             if errors:
                 lines.append(f"  failed LLM requests    : {errors}")
+        if self.llm_retries:
+            reasons = ", ".join(f"{reason} {n}" for reason, n in self.llm_retries.items())
+            lines.append(f"  retried LLM requests   : {sum(self.llm_retries.values())} ({reasons})")
         if self.cost is not None:
             lines.append(f"  cost                   : ${self.cost:.4f}")
         if self.stop_reason:

@@ -3,7 +3,8 @@
 The LLM tasks (`llm_failures.StopsOnServerFailure`) count every reply they format: one
 call, and the prompt and completion tokens of distilabel's statistics for the step
 (`distilabel_metadata["statistics_<step>"]`, which the LLM fills from the server's
-`usage`, or llama.cpp's own counts), plus the requests that failed. The counts live in the
+`usage`, or llama.cpp's own counts), plus the requests that failed and the retries of
+streamed requests (by reason, `concurrency.Retries`). The counts live in the
 pool store's counters, named here, so they add up across invocations of a run.
 `Usage.from_counters` reads them back for the summary and the budget.
 """
@@ -18,7 +19,10 @@ CALLS = "llm_calls"
 PROMPT_TOKENS = "prompt_tokens"
 COMPLETION_TOKENS = "completion_tokens"
 ERRORS = "llm_errors"
-KINDS = (CALLS, PROMPT_TOKENS, COMPLETION_TOKENS, ERRORS)
+RETRIES = "llm_retries"
+KINDS = (CALLS, PROMPT_TOKENS, COMPLETION_TOKENS, ERRORS, RETRIES)
+# Run-wide retries by reason (`server_errors`): "llm_retry_reason:rate_limited" -> count.
+RETRY_REASON = "llm_retry_reason"
 # The pool store's meta entry with the run's price table (JSON), for the summary's cost.
 PRICES_META = "prices"
 
@@ -31,6 +35,14 @@ def _total(value: Any) -> int:
     if isinstance(value, list):
         return sum(int(item) for item in value if item is not None)
     return int(value) if isinstance(value, (int, float)) else 0
+
+
+def retry_counters(retries: dict[str, int], step: str) -> dict[str, int]:
+    """The counters to add for a step's retries by reason."""
+    counts = {counter_name(RETRY_REASON, reason): n for reason, n in retries.items() if n}
+    if counts:
+        counts[counter_name(RETRIES, step)] = sum(retries.values())
+    return counts
 
 
 def rows_usage(rows: list[dict[str, Any]], step: str) -> dict[str, int]:
@@ -73,18 +85,22 @@ class Prices:
 
 @dataclass
 class Usage:
-    """Calls, tokens and failed requests per LLM step."""
+    """Calls, tokens, failed and retried requests per LLM step; retries by reason."""
 
     stages: dict[str, dict[str, int]] = field(default_factory=dict)
+    retry_reasons: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_counters(cls, counters: dict[str, int]) -> Usage:
         stages: dict[str, dict[str, int]] = {}
+        reasons: dict[str, int] = {}
         for name, value in counters.items():
             kind, _, step = name.partition(":")
             if step and kind in KINDS:
                 stages.setdefault(step, dict.fromkeys(KINDS, 0))[kind] = value
-        return cls(dict(sorted(stages.items())))
+            elif step and kind == RETRY_REASON:
+                reasons[step] = value
+        return cls(dict(sorted(stages.items())), dict(sorted(reasons.items())))
 
     def total(self, kind: str) -> int:
         return sum(stage[kind] for stage in self.stages.values())

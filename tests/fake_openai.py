@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import socket
 import sys
 import threading
 import time
@@ -77,6 +78,8 @@ class Script:
         self._instructions = itertools.cycle(instructions())
         self._classifications = itertools.cycle(["No", "No", "Yes"])
         self.requests = 0
+        self.lock = threading.Lock()
+        self.posts = 0  # completion requests received, failed ones included
 
     def reply(self, prompt: str) -> str:
         with self._lock:
@@ -131,6 +134,32 @@ def make_handler(mode: str, script: Script, delay_s: float, fail_after: int):
             self.end_headers()
             self.wfile.write(data)
 
+        def _flaky(self) -> bool:
+            """In `flaky` mode, of every 8 completion requests: a 429 (Retry-After 0), a
+            503 and a connection dropped without a reply; the instances of a task about
+            honeybees always get a 500 (a request that keeps failing)."""
+            with script.lock:
+                script.posts += 1
+                number = script.posts
+            prompt = self._prompt
+            if "honeybee" in prompt and ("Class label:" in prompt or "Example N" in prompt):
+                self._send(500, {"error": {"message": "model crashed", "type": "server_error"}})
+                return True
+            if number % 8 == 1:
+                self.send_response(429)
+                self.send_header("Retry-After", "0")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return True
+            if number % 8 == 3:
+                self._send(503, {"error": {"message": "overloaded", "type": "server_error"}})
+                return True
+            if number % 8 == 5:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return True
+            return False
+
         def _failure(self) -> bool:
             if mode == "error500" or (mode == "ok-then-500" and script.requests >= fail_after):
                 self._send(500, {"error": {"message": "internal error", "type": "server_error"}})
@@ -154,7 +183,8 @@ def make_handler(mode: str, script: Script, delay_s: float, fail_after: int):
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
-            if self._failure():
+            self._prompt = _prompt_of(body)
+            if self._failure() or (mode == "flaky" and self._flaky()):
                 return
             if delay_s:
                 time.sleep(delay_s)
@@ -180,7 +210,9 @@ def make_handler(mode: str, script: Script, delay_s: float, fail_after: int):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.fake_openai")
     parser.add_argument(
-        "--mode", default="ok", choices=["ok", "error500", "unauthorized", "garbage", "ok-then-500"]
+        "--mode",
+        default="ok",
+        choices=["ok", "error500", "unauthorized", "garbage", "ok-then-500", "flaky"],
     )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay-s", type=float, default=0.0)

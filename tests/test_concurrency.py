@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
 
+import httpx
 import openai
 import pytest
 from distilabel.models.llms.base import AsyncLLM
@@ -17,7 +19,7 @@ from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE
-from distilabel_selfinstruct.concurrency import SLOTS_PREFIX, RequestSlots
+from distilabel_selfinstruct.concurrency import SLOTS_PREFIX, RequestSlots, _Requests
 from distilabel_selfinstruct.instructions import GenerateInstructions
 from distilabel_selfinstruct.testing import ScriptedLLM
 from tests.test_llm_failures import request, status_error
@@ -89,12 +91,12 @@ def drain(step: GenerateInstructions, expected: int, timeout_s: float = 10.0) ->
 
 
 def test_a_batch_returns_before_its_replies_and_they_come_with_later_batches() -> None:
-    llm = AsyncScriptedLLM(delay_s=0.3)
-    step = task(llm, max_concurrency=8)
+    llm = AsyncScriptedLLM(delay_s=2.0)
+    step = task(llm, max_concurrency=16)  # the instruction step's own window: 8
     assert step.streams_requests
     started = time.monotonic()
     first = next(step.process_applying_mappings(rows(4)))
-    assert first == [] and time.monotonic() - started < 0.2  # nothing waited for
+    assert first == [] and time.monotonic() - started < 1.0  # no reply waited for
     later = drain(step, 4)
     assert sorted(row["prompt_id"] for row in later) == [f"r0p{i}" for i in range(4)]
     assert all(row["instructions"] for row in later)
@@ -102,16 +104,34 @@ def test_a_batch_returns_before_its_replies_and_they_come_with_later_batches() -
     step.unload()
 
 
-def test_requests_in_flight_never_exceed_max_concurrency() -> None:
-    llm = AsyncScriptedLLM(delay_s=0.05)
-    step = task(llm, max_concurrency=3)
+class WholeWindow(GenerateInstructions):
+    """The instruction step as the other LLM steps are: a window of all the slots."""
+
+    def request_window(self) -> int:
+        return self.max_concurrency
+
+
+def in_flight_at_most(step: GenerateInstructions, llm: AsyncScriptedLLM) -> int:
+    step.load()
     out: list[dict] = []
     for start in range(0, 12, 4):
         out.extend(next(step.process_applying_mappings(rows(4, start))))
     out.extend(drain(step, 12 - len(out)))
     assert len(out) == 12
-    assert llm._max_in_flight == 3
     step.unload()
+    return llm._max_in_flight
+
+
+def test_requests_in_flight_never_exceed_max_concurrency() -> None:
+    llm = AsyncScriptedLLM(delay_s=0.05)
+    step = WholeWindow(name="generate_instructions", llm=llm, max_concurrency=3)
+    assert in_flight_at_most(step, llm) == 3
+
+
+def test_the_instruction_step_keeps_half_the_slots_for_the_stages_that_finish_tasks() -> None:
+    llm = AsyncScriptedLLM(delay_s=0.05)
+    step = GenerateInstructions(name="generate_instructions", llm=llm, max_concurrency=4)
+    assert in_flight_at_most(step, llm) == 2
 
 
 def test_one_call_at_a_time_without_concurrency_or_for_a_synchronous_llm() -> None:
@@ -121,6 +141,79 @@ def test_one_call_at_a_time_without_concurrency_or_for_a_synchronous_llm() -> No
     assert not step.streams_requests
     (out,) = list(step.process_applying_mappings(rows(2)))
     assert len(out) == 2  # distilabel's own process: the batch's rows, at once
+
+
+class FlakyLLM(AsyncScriptedLLM):
+    """Fails each prompt's first requests with `failures` (in turn), then replies."""
+
+    max_retries: int = 6
+    failures: list[Any] = []
+    _attempts: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    async def agenerate(self, input: Any, num_generations: int = 1, **kwargs: Any) -> Any:  # type: ignore[override]
+        key = str(input)
+        attempt = self._attempts.get(key, 0)
+        self._attempts[key] = attempt + 1
+        if attempt < len(self.failures):
+            raise self.failures[attempt]
+        return await super().agenerate(input, num_generations, **kwargs)
+
+
+def distinct_rows(count: int) -> list[dict[str, Any]]:
+    """Rows whose prompts differ (`FlakyLLM` counts attempts per prompt)."""
+    out = rows(count)
+    for number, row in enumerate(out):
+        row["demonstrations"] = [*row["demonstrations"], f"Name {number + 2} rivers."]
+    return out
+
+
+def flaky_failures() -> list[BaseException]:
+    rate_limited = openai.RateLimitError(
+        "Error code: 429",
+        response=httpx.Response(429, headers={"Retry-After": "0"}, request=request()),
+        body=None,
+    )
+    return [
+        rate_limited,
+        status_error(openai.InternalServerError, 503, "Error code: 503"),
+        openai.APITimeoutError(request=request()),
+        openai.APIConnectionError(request=request()),
+    ]
+
+
+def test_rate_limits_server_errors_timeouts_and_resets_are_retried_and_counted() -> None:
+    llm = FlakyLLM(delay_s=0.01, failures=flaky_failures())
+    step = task(llm, max_concurrency=4)
+    assert llm.max_retries == 6  # the step retries instead of the client, as many times
+    out = next(step.process_applying_mappings(distinct_rows(3)))
+    out += drain(step, 3 - len(out), timeout_s=30)
+    assert sorted(row["prompt_id"] for row in out) == ["r0p0", "r0p1", "r0p2"]
+    assert all(row["instructions"] for row in out)
+    assert step.take_retries() == {
+        "rate_limited": 3, "server_error": 3, "timeout": 3, "connection": 3
+    }  # fmt: skip
+    assert step.take_retries() == {}
+    step.unload()
+
+
+def test_a_request_that_keeps_failing_gives_up_after_max_retries() -> None:
+    llm = FlakyLLM(delay_s=0.01, max_retries=2, failures=flaky_failures())
+    step = task(llm, max_concurrency=4)
+    out = next(step.process_applying_mappings(rows(1)))
+    (row,) = out + drain(step, 1 - len(out), timeout_s=30)
+    assert row["instructions"] is None  # its row, counted downstream as a reply that failed
+    assert step.take_retries() == {"rate_limited": 1, "server_error": 1}
+    step.unload()
+
+
+def test_a_request_refused_for_itself_is_not_retried() -> None:
+    refused = status_error(openai.BadRequestError, 400, "Error code: 400")
+    llm = FlakyLLM(delay_s=0.01, failures=[refused])
+    step = task(llm, max_concurrency=4)
+    out = next(step.process_applying_mappings(rows(1)))
+    (row,) = out + drain(step, 1 - len(out))
+    assert row["instructions"] is None and step.take_retries() == {}
+    step.unload()
 
 
 def test_a_failed_request_is_its_row_with_empty_outputs() -> None:
@@ -145,8 +238,6 @@ def test_a_server_failure_leaves_the_row_unfinished_and_records_it(tmp_path: Pat
 
 
 def _response(code: int) -> Any:
-    import httpx
-
     return httpx.Response(code, request=request())
 
 
@@ -203,6 +294,43 @@ def test_a_dead_runs_slots_file_is_removed(tmp_path: Path) -> None:
     asyncio.run(open_slots())
     assert not stale.exists()
     assert len(list(tmp_path.glob(f"{SLOTS_PREFIX}-*"))) == 1
+
+
+def test_a_step_that_abandons_its_requests_gives_their_slots_back(tmp_path: Path) -> None:
+    # The instruction step ends its stream with requests in flight: the slots they held
+    # must reach the run's other steps, or those wait for them forever.
+    other = _Requests(RequestSlots(2, tmp_path))
+    leaving = _Requests(RequestSlots(2, tmp_path))
+    try:
+        started = threading.Semaphore(0)
+
+        async def forever() -> None:
+            started.release()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                # As an HTTP client does: closing the connection takes a few loop turns.
+                await asyncio.sleep(0.05)
+                raise
+
+        for number in range(2):
+            leaving.submit({"n": number}, forever)
+        assert started.acquire(timeout=5) and started.acquire(timeout=5)
+        leaving.close()
+
+        async def quick() -> str:
+            return "done"
+
+        for number in range(2):
+            other.submit({"n": number}, quick)
+        deadline = time.monotonic() + 5
+        done: list = []
+        while len(done) < 2 and time.monotonic() < deadline:
+            done += other.completed(3)
+            time.sleep(0.01)
+        assert [future.result() for _, future in done] == ["done", "done"]
+    finally:
+        other.close()
 
 
 def test_without_a_directory_the_bound_is_this_process_own() -> None:

@@ -300,6 +300,27 @@ def test_a_server_that_fails_mid_run_stops_it_fast_and_the_rerun_finishes(
     assert outcome.recovered, (outcome, final.stderr)
 
 
+def test_a_flaky_server_is_retried_counted_and_never_crashes_the_run(tmp_path: Path) -> None:
+    # Streamed requests: 429s, 503s and dropped connections are retried (and counted);
+    # the instances of honeybee tasks always fail, so those tasks are counted drops.
+    output = tmp_path / "run"
+    target = 30
+    with fake_server("flaky") as flaky:
+        args = [*generate_args(flaky, output, target), "--max-concurrency", "4"]
+        result = run(args, tmp_path)
+    outcome = check_run(output, target, result)
+    assert outcome.recovered, (outcome, result.stderr[-3000:])
+    assert "Traceback" not in result.stdout + result.stderr
+    summary = json.loads((output / "summary.json").read_text())
+    assert {"rate_limited", "server_error", "connection"} <= set(summary["llm_retries"])
+    assert summary["drops"].get("instances/llm_request_failed", 0) >= 1
+    errors = sum(stage["llm_errors"] for stage in summary["usage"].values())
+    assert errors == summary["drops"]["instances/llm_request_failed"]
+    with open_pool_store(pool_path_for(output)) as store:
+        finished = store.completed()
+    assert not [task for task in finished if "honeybee" in task["instruction"]]
+
+
 @pytest.mark.parametrize("signals", ["sigint", "sigint-twice-fast", "sigint-twice-slow", "sigterm"])
 def test_signals_stop_the_run_in_seconds_and_it_resumes(tmp_path: Path, signals: str) -> None:
     output = tmp_path / "run"

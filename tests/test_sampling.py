@@ -252,6 +252,22 @@ def test_stops_after_max_rounds(pool_path: Path) -> None:
         )
 
 
+def test_at_the_round_limit_it_waits_for_the_tasks_in_flight(pool_path: Path) -> None:
+    # Ending the stream at the limit would abandon accepted tasks that may still finish.
+    step = make_step(pool_path, batch_size=1, num_instructions=2, max_rounds=1)
+    rounds = step.process()
+    assert next(rounds)[1] is False
+    with open_pool_store(pool_path) as store:
+        ids = [accept(store, f"Machine task {i}.") for i in range(2)]
+    assert next(rounds) == ([], False)
+    assert next(rounds) == ([], False)
+    with open_pool_store(pool_path) as store:
+        store.complete([{"task_id": task_id, "instances": []} for task_id in ids])
+    assert next(rounds) == ([], True)
+    with open_pool_store(pool_path) as store:
+        assert store.meta(STOP_REASON) is None  # the target, reached
+
+
 def test_a_rerun_of_a_finished_run_generates_nothing(pool_path: Path) -> None:
     step = make_step(pool_path, batch_size=2, num_instructions=1)
     with open_pool_store(pool_path) as store:

@@ -45,6 +45,8 @@ class Reason(_Code):
 
     # generation
     UNPARSEABLE_REPLY = "unparseable_reply"
+    # generation, instances: the LLM request failed after its retries (streamed requests)
+    LLM_REQUEST_FAILED = "llm_request_failed"
     # instruction_filters
     EMPTY = "empty"
     TOO_SHORT = "too_short"

@@ -35,7 +35,7 @@ class Decision(Enum):
     GENERATE = "generate"  # another round of prompts
     WAIT = "wait"  # enough tasks in flight: see whether they finish
     DONE = "done"  # the target is met: end the stream
-    ROUND_LIMIT = "round_limit"  # give up: `max_rounds` rounds in this invocation
+    ROUND_LIMIT = "round_limit"  # give up: `max_rounds` rounds, none in flight
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class StopRule:
         prior_weight: how many observations the prior counts for.
         in_flight_margin: admit tasks while the expected finished count is below this
             times the target (slack for losses, so the generator rarely has to go again).
-        round_limit: rounds one invocation may generate before it gives up.
+        round_limit: rounds one invocation may generate; it gives up after them once no
+            task is in flight.
         max_in_flight: wait while this many accepted tasks are unfinished (`None`: only
             the target bounds them).
     """
@@ -78,7 +79,9 @@ class StopRule:
         if state.finished >= self.target:
             return Decision.DONE
         if rounds_this_invocation >= self.round_limit:
-            return Decision.ROUND_LIMIT
+            # Give up only once the tasks in flight have finished or dropped: ending the
+            # stream earlier would abandon them, and they may still reach the target.
+            return Decision.WAIT if state.in_flight > 0 else Decision.ROUND_LIMIT
         # An invocation always runs one round first: tasks a killed run left in flight
         # ride on it (see SplitInstructions), so they are not in flight before it.
         if (

@@ -47,6 +47,8 @@ def test_generator_is_done_at_the_target_and_gives_up_at_the_round_limit() -> No
     assert RULE.next_round(state(finished=10, accepted=12), 3) is Decision.DONE
     limited = StopRule(target=10, round_limit=4)
     assert limited.next_round(state(finished=3), 4) is Decision.ROUND_LIMIT
+    # Tasks still in flight may reach the target: it waits for them before it gives up.
+    assert limited.next_round(state(finished=3, accepted=5), 4) is Decision.WAIT
     # Done wins over the limit: the run reached what it was asked.
     assert limited.next_round(state(finished=10), 4) is Decision.DONE
 
