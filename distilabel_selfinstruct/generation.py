@@ -7,6 +7,7 @@ from typing import Any, Iterator, Optional
 from distilabel.models.llms.base import LLM
 from pydantic import PrivateAttr
 
+from distilabel_selfinstruct.compat.distilabel_openai_stop import carry_stop
 from distilabel_selfinstruct.llm_failures import StopsOnServerFailure
 
 
@@ -27,7 +28,8 @@ def apply_default_generation_kwargs(llm: LLM, defaults: dict[str, Any]) -> None:
     Only keys the LLM's `generate` accepts, with values of a type it accepts, are set (e.g.
     Groq's `stop` takes one string, not a list), and the user's values always win. A numeric
     `logprobs` default becomes `logprobs=True, top_logprobs=N` for OpenAI-style clients,
-    whose `logprobs` is a switch.
+    whose `logprobs` is a switch. The stop sequences also go in `extra_body` where the
+    client would drop them (`compat.distilabel_openai_stop`).
     """
     parameters = {parameter.name: parameter for parameter in llm.generate_parameters}
     current = dict(llm.generation_kwargs or {})
@@ -42,7 +44,7 @@ def apply_default_generation_kwargs(llm: LLM, defaults: dict[str, Any]) -> None:
             continue
         if _accepts(annotation, value):
             current[key] = value
-    llm.generation_kwargs = current
+    llm.generation_kwargs = carry_stop(llm, current)
 
 
 def finished_flags(llm: LLM, outputs: dict[str, Any]) -> list[Optional[bool]]:

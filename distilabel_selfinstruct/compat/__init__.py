@@ -21,6 +21,10 @@ was checked against and each with a test (tests/compat/) that fails without it.
   `Task._create_extra`, `llm_{step name}_{key}`. `process_reading_llm_extra` builds the
   public `process` override that pops that column; `IdentifyClassification` uses it for
   its Yes/No score. Applied by use; outside the range it warns once and keeps the name.
+* `distilabel_openai_stop`, distilabel >=1.5.3,<1.6: `OpenAILLM` drops `stop` for a
+  plain-text (completion) prompt; `carry_stop` puts it into the public `extra_body` too.
+  Used by `generation.apply_default_generation_kwargs`; outside the range it warns once
+  and still carries it.
 * `llama_cpp`, llama-cpp-python >=0.3.16,<0.4: `last_token_logits(model)` reads the logits
   `Llama.eval` leaves for the last evaluated token, through the public `Llama.ctx` pointer
   and the `llama_get_logits_ith` binding (not the private `Llama._ctx`), raising
