@@ -26,6 +26,12 @@ the LLM steps of one pipeline share `max_concurrency` slots through a named pipe
 run directory (the jobserver scheme of GNU make: a slot is a byte in the pipe). Without a
 run directory each step keeps its own bound.
 
+A streamed request that fails for a reason that may pass (a 429, a 5xx, a timeout, a
+dropped connection) is sent again by `Retries`, up to the LLM's `max_retries`, after the
+server's `Retry-After` or a jittered exponential back-off, without holding a slot while it
+waits; the LLM client's own retries are switched off for it. The retries are counted by
+reason (`take_retries`, written to the run's counters by `llm_failures`).
+
 With `max_concurrency` = 1 (the default), a synchronous LLM (the embedded llama.cpp model)
 or input/output mappings, `process` is distilabel's, one batch at a time.
 
