@@ -74,9 +74,10 @@ class SampleDemonstrations(GeneratorStep):
     enough tasks in flight to reach the target, it yields empty batches every
     `heartbeat_s` until they finish or drop, so it still hears a stop request); or end the
     stream — when the pool holds `num_instructions` finished tasks, after the run's
-    `max_rounds` rounds once the tasks in flight have finished or dropped, when its token or cost budget is spent (`max_tokens`, `max_cost`;
-    checked before each round and while waiting, so only requests already in flight go past
-    it), or when the tasks in flight made no progress for `stall_timeout_s`. One
+    `max_rounds` rounds once the tasks in flight have finished or dropped, when its token
+    or cost budget is spent (`max_tokens`, `max_cost`; checked before each round and while
+    waiting, so only requests already in flight go past it), or when the tasks in flight
+    made no progress for `stall_timeout_s`. One
     `Pipeline.run()` thus ends with exactly the target, or with the reason it could not in
     the log and in the pool store's `stop_reason`.
 
