@@ -17,6 +17,8 @@ def test_openai_gets_a_logprobs_switch_and_top_logprobs() -> None:
         "logprobs": True,
         "top_logprobs": 10,
         "stop": ["\n"],
+        # distilabel 1.5 drops `stop` for completion prompts (compat.distilabel_openai_stop)
+        "extra_body": {"stop": ["\n"]},
     }
 
 
