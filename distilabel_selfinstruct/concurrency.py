@@ -11,8 +11,7 @@ and an async LLM (`OpenAILLM` and the other `AsyncLLM`s) its `process` does not 
 the batch: it sends the batch's requests on the step's own event loop (a thread) and
 returns the rows of every request that has completed by then, from this batch or earlier
 ones. It blocks only until fewer than `request_window()` of its requests are unanswered
-(`max_concurrency`; half of it for the instruction step, see `GenerateInstructions`),
-which paces its input (and the generator's rounds) by the replies. So requests
+(`max_concurrency`), which paces its input (and the generator's rounds) by the replies. So requests
 stream through the step, and rows leave it in the order their replies arrive.
 
 The rows that completed while the step's input was quiet leave with the next batch it

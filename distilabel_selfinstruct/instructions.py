@@ -95,9 +95,7 @@ class GenerateInstructions(FinishAwareTask):
     paper's method, for base models such as the default gemma-3-270m); `chat` asks an
     instruction-tuned model for a numbered list explicitly. Replies are parsed robustly: the
     complete items of a truncated reply are kept, the text is never re-cased, and a reply
-    with no list yields an empty list (counted downstream by `SplitInstructions`). When it
-    streams requests (`max_concurrency` > 1, see `concurrency`), it keeps at most half of
-    the run's `max_concurrency` in flight, leaving the rest to the stages that finish tasks.
+    with no list yields an empty list (counted downstream by `SplitInstructions`).
 
     Attributes:
         prompt_style: `completion` or `chat`.
@@ -164,13 +162,6 @@ class GenerateInstructions(FinishAwareTask):
         if self.prompt_style == "completion":
             defaults["stop"] = self.completion_stop
         apply_default_generation_kwargs(self.llm, defaults)
-
-    def request_window(self) -> int:
-        # Each reply brings several candidates, and each accepted one needs two more
-        # requests to finish: with half the run's slots at most, the instruction stage
-        # cannot starve the stages that finish tasks (on a one-request-at-a-time server
-        # it otherwise held every slot for candidates the gate then turned away).
-        return max(1, self.max_concurrency // 2)
 
     @property
     def inputs(self) -> list[str]:

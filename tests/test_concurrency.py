@@ -92,7 +92,7 @@ def drain(step: GenerateInstructions, expected: int, timeout_s: float = 10.0) ->
 
 def test_a_batch_returns_before_its_replies_and_they_come_with_later_batches() -> None:
     llm = AsyncScriptedLLM(delay_s=2.0)
-    step = task(llm, max_concurrency=16)  # the instruction step's own window: 8
+    step = task(llm, max_concurrency=16)
     assert step.streams_requests
     started = time.monotonic()
     first = next(step.process_applying_mappings(rows(4)))
@@ -102,13 +102,6 @@ def test_a_batch_returns_before_its_replies_and_they_come_with_later_batches() -
     assert all(row["instructions"] for row in later)
     assert all(row["model_name"] == "async-scripted" for row in later)
     step.unload()
-
-
-class WholeWindow(GenerateInstructions):
-    """The instruction step as the other LLM steps are: a window of all the slots."""
-
-    def request_window(self) -> int:
-        return self.max_concurrency
 
 
 def in_flight_at_most(step: GenerateInstructions, llm: AsyncScriptedLLM) -> int:
@@ -124,14 +117,8 @@ def in_flight_at_most(step: GenerateInstructions, llm: AsyncScriptedLLM) -> int:
 
 def test_requests_in_flight_never_exceed_max_concurrency() -> None:
     llm = AsyncScriptedLLM(delay_s=0.05)
-    step = WholeWindow(name="generate_instructions", llm=llm, max_concurrency=3)
+    step = GenerateInstructions(name="generate_instructions", llm=llm, max_concurrency=3)
     assert in_flight_at_most(step, llm) == 3
-
-
-def test_the_instruction_step_keeps_half_the_slots_for_the_stages_that_finish_tasks() -> None:
-    llm = AsyncScriptedLLM(delay_s=0.05)
-    step = GenerateInstructions(name="generate_instructions", llm=llm, max_concurrency=4)
-    assert in_flight_at_most(step, llm) == 2
 
 
 def test_one_call_at_a_time_without_concurrency_or_for_a_synchronous_llm() -> None:
