@@ -467,6 +467,7 @@ def _run_passes(
     if summary is None:
         return EXIT_FAILED
     print(summary.render())
+    _report_after_run(output)
     if summary.tasks_finished < target:
         print(
             f"Finished {summary.tasks_finished} of {target} tasks"
@@ -511,6 +512,34 @@ def _write_outputs(
         written.append(paths["distiset"])
     print(f"Wrote {', '.join(map(str, written))}")
     return summary
+
+
+def _report_after_run(output: Path) -> None:
+    """The run's report; a report that fails costs the run nothing (its data is saved)."""
+    from distilabel_selfinstruct.report import write_report
+
+    try:
+        print(f"Report: {write_report(output)}")
+    except Exception as error:  # noqa: BLE001 - the run itself succeeded
+        first = (str(error).strip().splitlines() or [""])[0]
+        print(
+            f"selfinstruct: the report was not written ({type(error).__name__}: {first});"
+            f" the run's data is saved: retry with `selfinstruct report --output {output}`",
+            file=sys.stderr,
+        )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from distilabel_selfinstruct.report import ReportError, write_report
+
+    try:
+        page = write_report(
+            args.output, compare=args.compare, reviews=args.reviews, out_dir=args.report_dir
+        )
+    except ReportError as error:
+        raise UserError(str(error)) from None
+    print(f"Wrote {page.parent / 'report.json'}, the figures and {page} (open it in a browser)")
+    return 0
 
 
 def _write_summary(path: Path, summary: RunSummary) -> None:
@@ -647,6 +676,23 @@ def build_parser() -> argparse.ArgumentParser:
     summary = commands.add_parser("summary", help="print a run's summary")
     summary.add_argument("--output", default="selfinstruct-out", help="run directory")
     summary.set_defaults(handler=_summary)
+
+    report = commands.add_parser(
+        "report", help="write a run's report: report.json, one PNG per figure, report.html"
+    )
+    report.add_argument("--output", default="selfinstruct-out", help="run directory")
+    report.add_argument(
+        "--compare", metavar="RUN_B", help="a second run directory, shown beside the first"
+    )
+    report.add_argument(
+        "--reviews",
+        help="reviews pulled from Argilla (default: RUN/review/reviews.jsonl, when present)",
+    )
+    report.add_argument(
+        "--report-dir",
+        help="where to write (default: RUN/report, or RUN/report-vs-RUN_B with --compare)",
+    )
+    report.set_defaults(handler=_report)
 
     verify = commands.add_parser(
         "verify", help="check a run directory: pool integrity, exports, accounting"

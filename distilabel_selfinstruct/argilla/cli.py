@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from distilabel_selfinstruct.argilla.push import (
     API_KEY_ENV,
@@ -84,10 +85,14 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "pull",
         help="pull reviews from Argilla and write the curated dataset",
         description="Writes curated.jsonl (official), alpaca.json, "
-        "hf/ (datasets.save_to_disk) and summary.json.",
+        "hf/ (datasets.save_to_disk), summary.json and reviews.jsonl (the pulled votes).",
     )
     _server_args(pull)
-    pull.add_argument("--output", required=True, help="output directory")
+    pull.add_argument(
+        "--output",
+        required=True,
+        help="output directory (for a run RUN: RUN/review, where `selfinstruct report` looks)",
+    )
     pull.add_argument(
         "--include-unreviewed",
         action="store_true",
@@ -133,7 +138,17 @@ def cmd_pull(args: argparse.Namespace) -> int:
         summary_line,
         write_curated,
     )
+    from distilabel_selfinstruct.pipeline import POOL_FILENAME
+    from distilabel_selfinstruct.report import REVIEW_DIRNAME
 
+    output = Path(args.output)
+    if (output / POOL_FILENAME).exists():
+        # Its summary.json is the run's: the curated one would replace it.
+        _error(
+            f"--output {output} is a generate run's directory; pull into"
+            f" --output {output / REVIEW_DIRNAME} (where `selfinstruct report` looks)"
+        )
+        return EXIT_INPUT
     try:
         records = pull_reviews(
             dataset_name=args.dataset,

@@ -80,3 +80,15 @@ def test_server_down_is_one_line_and_exit_1(
     assert err.startswith(f"selfinstruct: error: cannot reach Argilla at {url}")
     assert "Traceback" not in err
     assert path.read_text() == json.dumps(make_task(0)) + "\n"  # local data intact
+
+
+def test_pull_refuses_a_run_directory_whose_summary_it_would_replace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pool.sqlite").write_bytes(b"")
+    (tmp_path / "summary.json").write_text('{"tasks_finished": 3}\n')
+    code = cli.main(["pull", "--dataset", "d", "--output", str(tmp_path)])
+    assert code == cli.EXIT_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--output {tmp_path / 'review'}" in err[0]
+    assert (tmp_path / "summary.json").read_text() == '{"tasks_finished": 3}\n'
