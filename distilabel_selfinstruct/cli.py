@@ -530,7 +530,7 @@ def _report_after_run(output: Path) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from distilabel_selfinstruct.report import ReportError, write_report
+    from distilabel_selfinstruct.report import REPORT_JSON, ReportError, write_report
 
     try:
         page = write_report(
@@ -538,7 +538,7 @@ def _report(args: argparse.Namespace) -> int:
         )
     except ReportError as error:
         raise UserError(str(error)) from None
-    print(f"Wrote {page.parent / 'report.json'}, the figures and {page} (open it in a browser)")
+    print(f"Wrote {page.parent / REPORT_JSON}, the figures and {page} (open it in a browser)")
     return 0
 
 

@@ -31,9 +31,7 @@ class ReportError(Exception):
     """A run that cannot be reported on; the message is one line naming the path."""
 
 
-def run_statistics(
-    run_dir: str | Path, reviews: Optional[str | Path] = None, name: Optional[str] = None
-) -> dict[str, Any]:
+def run_statistics(run_dir: str | Path, reviews: Optional[str | Path] = None) -> dict[str, Any]:
     """Every number of the report for one run directory.
 
     Raises:
@@ -54,7 +52,7 @@ def run_statistics(
     accepted = [task["instruction"] for task in machine]
     review = _review_statistics(run_dir, reviews)
     return {
-        "name": name or run_dir.resolve().name,
+        "name": run_dir.resolve().name,
         "path": str(run_dir),
         "seeds": len(seeds),
         "accepted": len(accepted),

@@ -152,7 +152,8 @@ def diversity(instructions: Sequence[str], seed: int = 0) -> dict[str, Any]:
     (seeded: the same run gives the same sample).
     """
     tokens = [token for text in instructions for token in tokenize(text)]
-    leading = Counter(verb_and_object(text)[0] or "(none)" for text in instructions)
+    parsed = [verb_and_object(text) for text in instructions]
+    leading = Counter(verb or "(none)" for verb, _ in parsed)
     sample = list(instructions)
     if len(sample) > PAIRWISE_SAMPLE:
         sample = random.Random(f"report:{seed}").sample(sample, PAIRWISE_SAMPLE)
@@ -173,7 +174,7 @@ def diversity(instructions: Sequence[str], seed: int = 0) -> dict[str, Any]:
             "mean": round(float(pairs.mean()), 4) if pairs.size else None,
             "median": round(float(np.median(pairs)), 4) if pairs.size else None,
         },
-        "verb_object": verb_objects(instructions),
+        "verb_object": verb_objects(parsed),
     }
 
 
@@ -184,9 +185,9 @@ def _windowed_ttr(tokens: Sequence[str], window: int) -> Optional[float]:
     return round(sum(len(set(c)) / window for c in chunks) / len(chunks), 4)
 
 
-def verb_objects(instructions: Sequence[str]) -> dict[str, Any]:
-    """The paper's Figure 2: the top verbs and, for each, its top direct objects."""
-    pairs = [verb_and_object(text) for text in instructions]
+def verb_objects(pairs: Sequence[tuple[Optional[str], Optional[str]]]) -> dict[str, Any]:
+    """The paper's Figure 2 from each instruction's `verb_and_object`: the top verbs and,
+    for each, its top direct objects."""
     both = [(verb, noun) for verb, noun in pairs if verb and noun]
     by_verb: dict[str, Counter[str]] = defaultdict(Counter)
     for verb, noun in both:
@@ -194,7 +195,7 @@ def verb_objects(instructions: Sequence[str]) -> dict[str, Any]:
     top = sorted(by_verb, key=lambda verb: (-sum(by_verb[verb].values()), verb))[:TOP_VERBS]
     return {
         "parsed": len(both),
-        "parsed_share": len(both) / len(instructions) if instructions else None,
+        "parsed_share": len(both) / len(pairs) if pairs else None,
         "distinct_pairs": len(set(both)),
         "top": [
             {
