@@ -33,18 +33,35 @@ def _shares(counts: dict[str, int]) -> list[float]:
     return [n / total if total else 0.0 for n in counts.values()]
 
 
+Series = list[tuple[str, Sequence[float], str]]
+
+
+def _side_by_side(
+    axes: Any, labels: Sequence[str], series: Series, *, horizontal: bool = False,
+    rotation: int = 60, fontsize: int = 7,
+) -> None:  # fmt: skip
+    """One bar per label for each (name, values, color) series, the series side by side."""
+    width = 0.8 / len(series)
+    at = np.arange(len(labels))
+    for k, (name, values, color) in enumerate(series):
+        draw = axes.barh if horizontal else axes.bar
+        draw(at + k * width, values, width, label=name, color=color)
+    ticks = at + width * (len(series) - 1) / 2
+    if horizontal:
+        axes.set_yticks(ticks, labels, fontsize=fontsize)
+        axes.invert_yaxis()
+    else:
+        axes.set_xticks(ticks, labels, rotation=rotation, fontsize=fontsize)
+    if len(series) > 1:
+        axes.legend(fontsize=8)
+
+
 def _grouped_bars(axes: Any, runs: Runs, get: Callable[[dict], dict[str, int]], title: str) -> None:
     """Bars of each run's share per bin, side by side."""
-    labels = list(get(runs[0]))
-    width = 0.8 / len(runs)
-    x = np.arange(len(labels))
-    for k, run in enumerate(runs):
-        axes.bar(x + k * width, _shares(get(run)), width, label=run["name"], color=COLORS[k])
-    axes.set_xticks(x + width * (len(runs) - 1) / 2, labels, rotation=60, fontsize=7)
+    series = [(run["name"], _shares(get(run)), COLORS[k]) for k, run in enumerate(runs)]
+    _side_by_side(axes, list(get(runs[0])), series)
     axes.set_title(title, fontsize=10)
     axes.set_ylabel("share")
-    if len(runs) > 1:
-        axes.legend(fontsize=8)
 
 
 def similarity(runs: Runs) -> bytes:
@@ -104,17 +121,13 @@ def diversity(runs: Runs) -> bytes:
         "pairwise ROUGE-L of accepted instructions",
     )  # fmt: skip
     verbs_a = list(runs[0]["diversity"]["top_leading_verbs"])[:12]
-    width = 0.8 / len(runs)
-    x = np.arange(len(verbs_a))
+    series = []
     for k, run in enumerate(runs):
         counts = run["diversity"]["top_leading_verbs"]
         total = run["diversity"]["instructions"] or 1
-        shares = [counts.get(verb, 0) / total for verb in verbs_a]
-        right.bar(x + k * width, shares, width, label=run["name"], color=COLORS[k])
-    right.set_xticks(x + width * (len(runs) - 1) / 2, verbs_a, rotation=60, fontsize=7)
+        series.append((run["name"], [counts.get(verb, 0) / total for verb in verbs_a], COLORS[k]))
+    _side_by_side(right, verbs_a, series)
     right.set_title("leading verbs (share of instructions)", fontsize=10)
-    if len(runs) > 1:
-        right.legend(fontsize=8)
     return _png(figure)
 
 
@@ -172,17 +185,13 @@ def drops(runs: Runs) -> Optional[bytes]:
         return None
     figure = Figure(figsize=(9, 0.35 * len(reasons) * len(runs) + 1.2))
     axes = figure.subplots()
-    height = 0.8 / len(runs)
-    y = np.arange(len(reasons))
-    for k, run in enumerate(runs):
-        counts = [run["acceptance"]["drops"].get(reason, 0) for reason in reasons]
-        axes.barh(y + k * height, counts, height, label=run["name"], color=COLORS[k])
-    axes.set_yticks(y + height * (len(runs) - 1) / 2, reasons, fontsize=8)
-    axes.invert_yaxis()
+    series = [
+        (run["name"], [run["acceptance"]["drops"].get(r, 0) for r in reasons], COLORS[k])
+        for k, run in enumerate(runs)
+    ]
+    _side_by_side(axes, reasons, series, horizontal=True, fontsize=8)
     axes.set_xlabel("rows dropped")
     axes.set_title("drops per stage/reason", fontsize=10)
-    if len(runs) > 1:
-        axes.legend(fontsize=8)
     return _png(figure)
 
 
@@ -213,19 +222,17 @@ def cost(runs: Runs) -> Optional[bytes]:
     stages = sorted({stage for run in runs for stage in run["cost"]["stages"]})
     figure = Figure(figsize=(11, 3.6))
     left, right = figure.subplots(1, 2)
-    width = 0.8 / len(runs)
-    x = np.arange(len(stages))
-    for k, run in enumerate(runs):
-        per = run["cost"]["stages"]
-        calls = [(per.get(s) or {}).get("calls_per_task") or 0 for s in stages]
-        tokens = [(per.get(s) or {}).get("tokens_per_task") or 0 for s in stages]
-        left.bar(x + k * width, calls, width, label=run["name"], color=COLORS[k])
-        right.bar(x + k * width, tokens, width, label=run["name"], color=COLORS[k])
-    for axes, title in ((left, "LLM calls per finished task"), (right, "tokens per finished task")):
-        axes.set_xticks(x + width * (len(runs) - 1) / 2, stages, rotation=30, fontsize=7)
+    for axes, key, title in (
+        (left, "calls_per_task", "LLM calls per finished task"),
+        (right, "tokens_per_task", "tokens per finished task"),
+    ):
+        series = [
+            (run["name"], [(run["cost"]["stages"].get(s) or {}).get(key) or 0 for s in stages],
+             COLORS[k])
+            for k, run in enumerate(runs)
+        ]  # fmt: skip
+        _side_by_side(axes, stages, series, rotation=30)
         axes.set_title(title, fontsize=10)
-        if len(runs) > 1:
-            axes.legend(fontsize=8)
     return _png(figure)
 
 
@@ -241,15 +248,10 @@ def review(runs: Runs, paper: dict[str, float]) -> Optional[bytes]:
         if run.get("review"):
             shares = run["review"]["share"]
             series.append((run["name"], [shares[n] or 0.0 for n in names], COLORS[k]))
-    width = 0.8 / len(series)
-    x = np.arange(len(names))
-    for k, (label, values, color) in enumerate(series):
-        axes.bar(x + k * width, values, width, label=label, color=color)
-    axes.set_xticks(x + width * (len(series) - 1) / 2, [n.replace("_", " ") for n in names])
+    _side_by_side(axes, [n.replace("_", " ") for n in names], series, rotation=0, fontsize=9)
     axes.set_ylim(0, 1)
     axes.set_ylabel("share of reviewed instances")
     axes.set_title("review results", fontsize=10)
-    axes.legend(fontsize=8)
     return _png(figure)
 
 
