@@ -75,11 +75,21 @@ def similarity(runs: Runs) -> bytes:
     return _png(figure)
 
 
+def _trimmed(bins: dict[str, int], runs: Runs, part: str) -> dict[str, int]:
+    """The bins up to the last one any run fills, so short texts are not squeezed left."""
+    filled = [i for run in runs for i, n in enumerate(run["lengths"][part].values()) if n]
+    keep = max(filled, default=0) + 1
+    return dict(list(bins.items())[:keep])
+
+
 def lengths(runs: Runs) -> bytes:
     """Figure 4: word lengths of instructions, non-empty inputs and outputs."""
     figure = Figure(figsize=(13, 3.6))
     for axes, part in zip(figure.subplots(1, 3), ("instruction", "input", "output"), strict=True):
-        _grouped_bars(axes, runs, lambda r, p=part: r["lengths"][p], f"{part} length (words)")
+        _grouped_bars(
+            axes, runs, lambda r, p=part: _trimmed(r["lengths"][p], runs, p),
+            f"{part} length (words)",
+        )  # fmt: skip
     return _png(figure)
 
 
@@ -105,7 +115,8 @@ def verbs(runs: Runs) -> Optional[bytes]:
             axes.barh(y, counts, left=left, color=f"C{slot}", alpha=0.85)
             left += counts
         other = [v["count"] - sum(v["objects"].values()) for v in top]
-        axes.barh(y, other, left=left, color="#bbbbbb")
+        axes.barh(y, other, left=left, color="#bbbbbb", label="other or no object")
+        axes.legend(fontsize=7, loc="lower right")
         axes.set_yticks(y, [v["verb"] for v in top], fontsize=8)
         axes.set_xlabel("instructions")
         axes.set_title(f"{run['name']}: top verbs and their objects", fontsize=10)
@@ -212,6 +223,8 @@ def classification(runs: Runs) -> Optional[bytes]:
     right.bar(np.arange(len(names)), [top[n] for n in names], color=COLORS[0])
     right.set_xticks(np.arange(len(names)), [n[:18] for n in names], rotation=60, fontsize=7)
     right.set_title(f"{runs[0]['name']}: top labels over instances", fontsize=10)
+    right.set_ylabel("instances")
+    left.set_xlabel("distinct labels in the task")
     return _png(figure)
 
 
