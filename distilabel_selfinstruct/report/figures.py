@@ -75,19 +75,19 @@ def similarity(runs: Runs) -> bytes:
     return _png(figure)
 
 
-def _trimmed(bins: dict[str, int], runs: Runs, part: str) -> dict[str, int]:
-    """The bins up to the last one any run fills, so short texts are not squeezed left."""
+def _filled_bins(runs: Runs, part: str) -> int:
+    """How many bins reach the last one any run fills, so short texts are not squeezed left."""
     filled = [i for run in runs for i, n in enumerate(run["lengths"][part].values()) if n]
-    keep = max(filled, default=0) + 1
-    return dict(list(bins.items())[:keep])
+    return max(filled, default=0) + 1
 
 
 def lengths(runs: Runs) -> bytes:
     """Figure 4: word lengths of instructions, non-empty inputs and outputs."""
     figure = Figure(figsize=(13, 3.6))
     for axes, part in zip(figure.subplots(1, 3), ("instruction", "input", "output"), strict=True):
+        keep = _filled_bins(runs, part)
         _grouped_bars(
-            axes, runs, lambda r, p=part: _trimmed(r["lengths"][p], runs, p),
+            axes, runs, lambda r, p=part, n=keep: dict(list(r["lengths"][p].items())[:n]),
             f"{part} length (words)",
         )  # fmt: skip
     return _png(figure)
