@@ -212,6 +212,9 @@ class Retries:
 class _Requests:
     """The step's event loop (a daemon thread) and its requests in flight."""
 
+    # How often a step blocked on its window asks whether the stream has ended.
+    ENDED_POLL_S = 0.5
+
     def __init__(
         self,
         slots: RequestSlots,
@@ -265,19 +268,39 @@ class _Requests:
         finally:
             self.slots.release()
 
-    def completed(self, window: int) -> list[tuple[dict[str, Any], concurrent.futures.Future[Any]]]:
+    def completed(
+        self, window: int, ended: Optional[Callable[[], bool]] = None
+    ) -> list[tuple[dict[str, Any], concurrent.futures.Future[Any]]]:
         """The requests that have completed, after waiting until fewer than `window` are
-        unanswered (so the step takes no more input than it can have in flight)."""
+        unanswered (so the step takes no more input than it can have in flight). While it
+        waits it asks `ended()` every `ENDED_POLL_S`; once the stream has ended, it abandons
+        the rest (`abandon`) instead of waiting for replies nobody will use."""
         done: list[tuple[dict[str, Any], concurrent.futures.Future[Any]]] = []
         while True:
             done += [(row, future) for row, future in self.pending if future.done()]
             self.pending = [(row, future) for row, future in self.pending if not future.done()]
             if len(self.pending) < window:
                 return done
+            if ended is not None and ended():
+                self.abandon()
+                return done
             concurrent.futures.wait(
                 [future for _, future in self.pending],
+                timeout=self.ENDED_POLL_S if ended is not None else None,
                 return_when=concurrent.futures.FIRST_COMPLETED,
             )
+
+    def abandon(self) -> None:
+        """Cancels the requests in flight (their slots go back) and forgets their rows."""
+        self.pending = []
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._cancel_calls(), self.loop).result(timeout=10)
+
+    async def _cancel_calls(self) -> None:
+        calls = list(self._calls)
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
 
     def close(self) -> None:
         """Abandons the requests in flight; their slots go back to the run's other steps
@@ -285,10 +308,7 @@ class _Requests:
         self.pending = []
 
         async def _close() -> None:
-            calls = list(self._calls)
-            for call in calls:
-                call.cancel()
-            await asyncio.gather(*calls, return_exceptions=True)
+            await self._cancel_calls()
             self.slots.close()
 
         if self.loop.is_running():
@@ -321,6 +341,11 @@ class ConcurrentRequests(Task):
     def slots_directory(self) -> Optional[Path]:
         """Where the run's shared request slots live; `None`: this step's own bound."""
         return None
+
+    def stream_ended(self) -> bool:
+        """Whether the run's stream has ended, so replies still awaited will not be used
+        (a step then stops waiting for them); `False`: always wait, as distilabel does."""
+        return False
 
     def request_window(self) -> int:
         """This step's own requests in flight at most, and how many unanswered ones it
@@ -387,11 +412,17 @@ class ConcurrentRequests(Task):
                 Retries(self._retry_limit, random.Random(f"retries:{self.name}")),
             )
         requests = self._requests
+        if inputs and self.stream_ended():
+            # Rows that reach the step after the end (its last batches) would only queue
+            # requests on the server for tasks the run abandons anyway.
+            requests.abandon()
+            yield []
+            return
         kwargs = self.llm.get_generation_kwargs()
         for row in inputs:
             requests.submit(row, functools.partial(self._request, self.format_input(row), kwargs))
         rows: list[dict[str, Any]] = []
-        for row, future in requests.completed(self.request_window()):
+        for row, future in requests.completed(self.request_window(), self.stream_ended):
             error = future.exception()
             if error is not None:
                 rows.extend(self.request_failed(row, error))

@@ -35,7 +35,7 @@ from pydantic import Field, PrivateAttr
 from distilabel_selfinstruct import usage
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
-from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE
+from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, stream_has_ended
 from distilabel_selfinstruct.concurrency import ConcurrentRequests
 from distilabel_selfinstruct.server_errors import is_connection_error, status_code
 
@@ -164,6 +164,15 @@ class StopsOnServerFailure(ConcurrentRequests):
 
     def slots_directory(self) -> Optional[Path]:
         return Path(self.run.pool_path).parent if self.run is not None else None
+
+    def stream_ended(self) -> bool:
+        # Without this, a step blocked on its window at the end waits for replies to
+        # tasks the run no longer needs: minutes on a server that answers one at a time.
+        if self.run is None:
+            return False
+        if self._store is None:
+            self._store = self.run.open_store()
+        return stream_has_ended(self._store, self.run.num_instructions)
 
     def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
         try:

@@ -109,6 +109,25 @@ def _find_model_file(file_name: Optional[str]) -> Optional[Path]:
     return path if path.is_file() else None
 
 
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The CPUs this process may run on: its affinity, capped by a cgroup CPU quota.
+
+    `os.cpu_count()` counts the host's CPUs: in a container limited to 2 cores on a large
+    host, llama.cpp would start dozens of threads for 2 cores and run several times slower.
+    """
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = cpu_max.read_text().split()
+        if quota != "max":
+            count = min(count or 1, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count or 1)
+
+
 class LlamaCppCompletionLLM(LlamaCppLLM):
     """`LlamaCppLLM` that sends plain-text prompts to `create_completion`.
 
@@ -127,7 +146,8 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
     Attributes:
         model_file: file name of the GGUF the pipeline was built with (recorded in dumps).
         model_sha256: its sha256; `None` accepts whatever `model_path` points at.
-        n_threads: CPU threads for llama.cpp; default: the cores of the machine it runs on.
+        n_threads: CPU threads for llama.cpp; default: the CPUs the process may use there
+            (`usable_cpus`).
         n_ctx: context size; distilabel's default 512 is too small for 8 demonstrations.
         cpu_lock: let one llama.cpp call run at a time across the pipeline's processes.
         cpu_lock_path: the lock file; default: one in the temporary directory where the
@@ -237,7 +257,7 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
         self.model_file = self.model_path.name
         self.model_sha256 = file_sha256(self.model_path)
         if "n_threads" not in (self.extra_kwargs or {}):
-            threads = self.n_threads or os.cpu_count() or 1
+            threads = self.n_threads or usable_cpus()
             self.extra_kwargs = {**(self.extra_kwargs or {}), "n_threads": threads}
         super().load()
         if self.cpu_lock:

@@ -91,7 +91,11 @@ class SampleDemonstrations(GeneratorStep):
             reads (which machine tasks the pool holds then depends on how far the pipeline's
             other steps have got).
         poll_s: how often to read the pool while waiting.
-        heartbeat_s: how often to yield an empty batch while waiting.
+        heartbeat_s: how often to yield an empty batch while waiting; after a heartbeat
+            with no progress in the pool the next one waits twice as long, up to
+            `max_heartbeat_s` (each heartbeat costs distilabel's main process a batch per
+            step: at a fixed 0.2 s they took half a core from a slow server's run).
+        max_heartbeat_s: the longest wait between heartbeats.
 
     Runtime parameters:
         - `batch_size`: prompts per round.
@@ -142,6 +146,7 @@ class SampleDemonstrations(GeneratorStep):
     random_seed: int = 42
     poll_s: float = 0.5
     heartbeat_s: float = 2.0
+    max_heartbeat_s: float = 2.0
 
     _store: Optional[PoolStore] = PrivateAttr(default=None)
     _human: list[dict[str, Any]] = PrivateAttr(default_factory=list)
@@ -259,7 +264,8 @@ class SampleDemonstrations(GeneratorStep):
             " waiting for them before generating more."
         )
         progress_at = last_beat = time.monotonic()
-        seen = state
+        seen = beat_state = state
+        interval = self.heartbeat_s
         while True:
             time.sleep(self.poll_s)
             now = time.monotonic()
@@ -276,8 +282,12 @@ class SampleDemonstrations(GeneratorStep):
                     f"no progress for {self.run.stall_timeout_s:.0f} s with"
                     f" {current.in_flight} tasks in flight"
                 )
-            if now - last_beat >= self.heartbeat_s:
+            if now - last_beat >= interval:
                 last_beat = now
+                # Back off while the tasks in flight do not move; back to the base on progress.
+                longest = max(self.heartbeat_s, self.max_heartbeat_s)
+                interval = self.heartbeat_s if current != beat_state else min(2 * interval, longest)
+                beat_state = current
                 # An empty batch lets distilabel ask again, and its stop request get here.
                 yield [], False
 

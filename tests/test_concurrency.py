@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import multiprocessing
 import os
 import threading
@@ -18,7 +19,7 @@ from distilabel.models.llms.utils import prepare_output
 from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
-from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE
+from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, STOP_REASON
 from distilabel_selfinstruct.concurrency import SLOTS_PREFIX, RequestSlots, _Requests
 from distilabel_selfinstruct.instructions import GenerateInstructions
 from distilabel_selfinstruct.testing import ScriptedLLM
@@ -222,6 +223,33 @@ def test_a_server_failure_leaves_the_row_unfinished_and_records_it(tmp_path: Pat
     with run.open_store() as store:
         assert "refused the API key" in (store.meta(LLM_FAILURE) or "")
     step.unload()
+
+
+def test_a_step_waiting_on_its_window_stops_waiting_once_the_stream_has_ended(
+    tmp_path: Path,
+) -> None:
+    # At the end of a run the steps used to wait for every reply in flight, minutes on a
+    # server that answers one request at a time, though the run uses none of them.
+    run = BootstrapRun(pool_path=str(tmp_path / "pool.sqlite"), num_instructions=3)
+    llm = AsyncScriptedLLM(delay_s=30.0)
+    step = task(llm, max_concurrency=2, run=run)
+    # One thread for every call, as in a step's process (its pool store is per thread).
+    thread = concurrent.futures.ThreadPoolExecutor(1)
+    waiting = thread.submit(lambda: next(step.process_applying_mappings(rows(2))))
+    time.sleep(1.0)
+    assert not waiting.done()  # two unanswered requests: its window is full
+    with run.open_store() as store:
+        store.set_meta(STOP_REASON, "stopped at 0 of 3 tasks: round limit reached")
+    started = time.monotonic()
+    assert waiting.result(timeout=10) == []
+    assert time.monotonic() - started < 3.0
+    assert llm._in_flight == 0  # the requests were cancelled, their slots given back
+    # A batch that arrives after the end queues nothing.
+    late = thread.submit(lambda: next(step.process_applying_mappings(rows(1, start=5))))
+    assert late.result(timeout=10) == []
+    assert llm._calls == 2
+    thread.submit(step.unload).result(timeout=30)
+    thread.shutdown()
 
 
 def _response(code: int) -> Any:

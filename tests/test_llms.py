@@ -17,6 +17,7 @@ from distilabel_selfinstruct.llms import (
     bundled_model_identity,
     check_pipeline_models,
     default_model_path,
+    usable_cpus,
 )
 
 BUNDLED_FILE, BUNDLED_SHA = bundled_model_identity()
@@ -251,3 +252,17 @@ def test_a_pipeline_built_with_a_model_path_runs_from_its_yaml_with_the_path_han
     with pytest.raises(ModelNotFoundError):
         check_pipeline_models(restored)
     check_pipeline_models(restored, parse_parameters(parameters))
+
+
+def test_llama_cpp_threads_follow_the_cpus_the_process_may_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4, 5, 6, 7})
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("200000 100000\n")  # a container limited to 2 cores
+    assert usable_cpus(cpu_max) == 2
+    cpu_max.write_text("max 100000\n")
+    assert usable_cpus(cpu_max) == 8
+    assert usable_cpus(tmp_path / "absent") == 8
+    cpu_max.write_text("50000 100000\n")  # half a core still gets one thread
+    assert usable_cpus(cpu_max) == 1

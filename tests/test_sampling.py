@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -224,6 +225,33 @@ def test_waits_while_the_tasks_in_flight_are_enough_then_goes_on(pool_path: Path
     # 1 finished, 1 in flight: not enough any more, so another round.
     rows, last = next(rounds)
     assert last is False and [row["bootstrap_round"] for row in rows] == [1, 1]
+
+
+def test_heartbeats_back_off_while_nothing_moves_and_speed_up_on_progress(
+    pool_path: Path,
+) -> None:
+    step = make_step(pool_path, batch_size=2, num_instructions=4, max_rounds=100)
+    step.heartbeat_s, step.max_heartbeat_s = 0.05, 0.4
+    rounds = step.process()
+    next(rounds)
+    with open_pool_store(pool_path) as store:
+        ids = [accept(store, f"Machine task {i}.") for i in range(6)]
+
+    def gaps(count: int) -> list[float]:
+        times = []
+        for _ in range(count):
+            assert next(rounds) == ([], False)
+            times.append(time.monotonic())
+        return [round(b - a, 2) for a, b in zip(times, times[1:], strict=False)]
+
+    # Nothing finishes: each wait twice the last, up to the longest (poll steps of 0.01 s).
+    waits = gaps(6)
+    assert waits[0] < 0.15 and waits[1] >= 0.18 and waits[-1] >= 0.38
+    assert max(waits) < 0.5
+    with open_pool_store(pool_path) as store:
+        store.complete([{"task_id": ids[0], "instances": []}])
+    next(rounds)  # the beat that sees the progress
+    assert max(gaps(2)) < 0.15
 
 
 def test_gives_up_when_the_tasks_in_flight_stall(pool_path: Path) -> None:

@@ -91,7 +91,7 @@ def _free_port() -> int:
 @pytest.fixture
 def llama_cpp_server(tmp_path: Path) -> Iterator[str]:
     pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
-    from distilabel_selfinstruct.llms import default_model_path
+    from distilabel_selfinstruct.llms import default_model_path, usable_cpus
 
     port = _free_port()
     log = (tmp_path / "llama-cpp-server.log").open("w")
@@ -100,6 +100,8 @@ def llama_cpp_server(tmp_path: Path) -> Iterator[str]:
             sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
             "--model_alias", "gemma-3-270m",
+            # llama-cpp-python's default is half of os.cpu_count(): 1 thread on 2 cores.
+            "--n_threads", str(usable_cpus()),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -129,10 +131,17 @@ def test_a_run_against_llama_cpp_s_own_server_on_the_default_model(
     llama_cpp_server: str, tmp_path: Path
 ) -> None:
     output = tmp_path / "run"
-    done = generate(
-        llama_cpp_server, output, "--model", "gemma-3-270m", "--prompt-style", "completion",
-        "--num-instructions", "3", "--max-concurrency", "4", timeout_s=840,
-    )  # fmt: skip
+    try:
+        done = generate(
+            llama_cpp_server, output, "--model", "gemma-3-270m", "--prompt-style", "completion",
+            "--num-instructions", "3", "--max-concurrency", "4", timeout_s=840,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as timeout:
+        # What the run was doing: its last status line, its log and the server's.
+        printed = (timeout.stdout or b"").decode(errors="replace").splitlines()[-1:]
+        logs = [output / "selfinstruct.log", tmp_path / "llama-cpp-server.log"]
+        tails = [path.read_text(errors="replace")[-2500:] for path in logs if path.exists()]
+        pytest.fail("\n".join(["the run did not end in 840 s", *printed, *tails]))
     assert done.returncode == 0, done.stderr[-3000:]
     check_invariants(output, 3)
     summary = json.loads((output / "summary.json").read_text())

@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Optional
 
 from distilabel_selfinstruct.bootstrap.stages import Reason
-from distilabel_selfinstruct.pool import PoolState
+from distilabel_selfinstruct.pool import PoolState, PoolStore
 
 # The pool store's meta entry saying why the last invocation ended short of the target
 # (`None` once it reached it): the generator writes it, the command line and summary read it.
@@ -102,6 +102,15 @@ class StopRule:
         if self.expected_finished(state) >= self.in_flight_margin * self.target:
             return Reason.ENOUGH_IN_FLIGHT
         return None
+
+
+def stream_has_ended(store: PoolStore, target: int) -> bool:
+    """Whether the generator has ended (or is ending) the run's stream: the target is met,
+    or the run stopped short of it for a reason it recorded. Cheap enough to poll; the LLM
+    steps ask it so they stop waiting for replies the run no longer uses."""
+    if any(store.meta(name) for name in (STOP_REASON, LLM_FAILURE, BUDGET_SPENT)):
+        return True
+    return store.completed_count() >= target
 
 
 def default_round_limit(target: int, batch_size: int) -> int:
