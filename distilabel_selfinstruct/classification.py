@@ -19,7 +19,7 @@ from pydantic import Field, PrivateAttr
 from distilabel_selfinstruct.compat.distilabel_task_logprobs import process_reading_llm_extra
 from distilabel_selfinstruct.generation import apply_default_generation_kwargs
 from distilabel_selfinstruct.llm_failures import StopsOnServerFailure
-from distilabel_selfinstruct.prompts import render_prompt
+from distilabel_selfinstruct.prompts import as_llm_input, render_prompt
 from distilabel_selfinstruct.seeds import SeedTask, load_seed_tasks, seed_paths
 
 if TYPE_CHECKING:
@@ -169,9 +169,7 @@ class IdentifyClassification(StopsOnServerFailure):
     def format_input(self, input: dict[str, Any]) -> FormattedInput:
         template = f"classification_{self.prompt_style}"
         prompt = render_prompt(template, examples=self._examples, instruction=input["instruction"])
-        if self.prompt_style == "completion":
-            return prompt
-        return [{"role": "user", "content": prompt}]
+        return as_llm_input(prompt, self.prompt_style)
 
     def format_output(
         self, output: Union[str, None], input: Optional[dict[str, Any]] = None

@@ -28,7 +28,7 @@ from distilabel_selfinstruct.export import (
 )
 from distilabel_selfinstruct.files import DirectoryBusyError, atomic_write_text, directory_lock
 from distilabel_selfinstruct.llms import ModelNotFoundError
-from distilabel_selfinstruct.pipeline import pool_path_for
+from distilabel_selfinstruct.pipeline import DEGENERATE_CHECKS, pool_path_for
 from distilabel_selfinstruct.pool import (
     PoolDamagedError,
     PoolUnavailableError,
@@ -138,6 +138,24 @@ def _llm_from_args(args: argparse.Namespace):
     if args.model_path is None:
         bundled_model_identity()  # says which package is missing, if one is
     return LlamaCppCompletionLLM(model_path=args.model_path)
+
+
+def _judge_llm_from_args(args: argparse.Namespace):
+    """The LLM judge's LLM: a server model with --judge-base-url/--judge-model, else one
+    like the generator's (--judge); `None` without the judge."""
+    if args.judge_base_url or args.judge_model:
+        from distilabel.models.llms import OpenAILLM
+
+        if args.judge_base_url and not args.judge_base_url.startswith(("http://", "https://")):
+            raise UserError(
+                f"--judge-base-url {args.judge_base_url}: expected an http:// or https:// URL"
+            )
+        if not os.environ.get("OPENAI_API_KEY"):
+            raise UserError("the judge's server needs OPENAI_API_KEY (any value without a key)")
+        if args.judge_base_url:
+            _check_server(args.judge_base_url)
+        return OpenAILLM(model=args.judge_model or "default", base_url=args.judge_base_url)
+    return _llm_from_args(args) if args.judge else None
 
 
 def _check_model_path(path: str) -> None:
@@ -296,6 +314,9 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "prompt_price": args.price_prompt,
             "completion_price": args.price_completion,
         },
+        skip_checks=args.skip_check or (),
+        judge_llm=_judge_llm_from_args(args),
+        judge_min_rating=args.judge_min_rating,
     )
     # The run always goes through the saved YAML: what runs here is what a teammate reruns.
     config = output / PIPELINE_FILENAME
@@ -640,6 +661,26 @@ def build_parser() -> argparse.ArgumentParser:
         f" {DEFAULT_SERVER_CONCURRENCY}; the embedded model makes one call at a time)",
     )
     generate.add_argument("--rouge-threshold", type=_fraction, default=0.7)
+    generate.add_argument(
+        "--judge",
+        action="store_true",
+        help="rate every instance A-D with an LLM judge (the generator's model, unless"
+        " --judge-base-url/--judge-model name a stronger one; see docs/quality.md)",
+    )
+    generate.add_argument("--judge-base-url", help="the judge's OpenAI-compatible server")
+    generate.add_argument("--judge-model", help="the judge's model name on that server")
+    generate.add_argument(
+        "--judge-min-rating",
+        choices=["A", "B", "C", "D"],
+        default="C",
+        help="lowest judge rating kept (C, the default, drops D; D keeps all)",
+    )
+    generate.add_argument(
+        "--skip-check",
+        action="append",
+        choices=DEGENERATE_CHECKS,
+        help="switch off a degenerate-text filter (repeatable; see docs/quality.md)",
+    )
     generate.add_argument("--seed", type=int, default=42)
     generate.add_argument(
         "--max-seed-line-bytes",

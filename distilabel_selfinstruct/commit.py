@@ -28,6 +28,9 @@ TASK_COLUMNS: tuple[str, ...] = (
     "most_similar_instruction",
     "bootstrap_round",
     "model_name",
+    # With the LLM judge (`JudgeInstances`): per instance `{"rating", "rationale"}`.
+    "judgements",
+    "judge_model",
 )
 
 
@@ -61,7 +64,8 @@ class CommitToPool(DropRecorder):
         - the finished task, one row per task and nothing else (so the dataset has one schema
           however the run was resumed): `task_id`, `instruction`, `is_classification`,
           `classification_score`, `instances`, `labels`, `rouge_l_max`, `most_similar_task_id`,
-          `most_similar_instruction`, `bootstrap_round`, `model_name`.
+          `most_similar_instruction`, `bootstrap_round`, `model_name`, and `judgements`
+          and `judge_model` (`None` without the judge).
 
     Categories:
         - save

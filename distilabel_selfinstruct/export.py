@@ -46,11 +46,13 @@ EXTRA_KEYS = (
     "bootstrap_round",
     "model_name",
 )
+JUDGE_KEYS = ("judgements", "judge_model")
 
 
 def official_record(task: dict[str, Any]) -> dict[str, Any]:
     """A finished task in the official format (`id`, `name`, `instruction`, `instances`,
-    `is_classification`), followed by the run's provenance keys."""
+    `is_classification`), followed by the run's provenance keys (and the judge's
+    `judgements` and `judge_model` when it ran)."""
     record = {
         "id": task["task_id"],
         "name": task["task_id"],
@@ -62,6 +64,8 @@ def official_record(task: dict[str, Any]) -> dict[str, Any]:
         "is_classification": bool(task.get("is_classification")),
     }
     record.update({key: task.get(key) for key in EXTRA_KEYS})
+    # Only runs with the LLM judge have them; other runs' files stay as they were.
+    record.update({key: task[key] for key in JUDGE_KEYS if task.get(key) is not None})
     return record
 
 

@@ -16,7 +16,7 @@ from distilabel.mixins.runtime_parameters import RuntimeParameter
 from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct.generation import FinishAwareTask, apply_default_generation_kwargs
-from distilabel_selfinstruct.prompts import render_prompt
+from distilabel_selfinstruct.prompts import as_llm_input, render_prompt
 from distilabel_selfinstruct.seeds import SeedTask, load_seed_tasks, seed_paths
 
 if TYPE_CHECKING:
@@ -258,9 +258,7 @@ class GenerateInstances(FinishAwareTask):
             instruction=input["instruction"],
             num_instances=self.num_instances,
         )
-        if self.prompt_style == "completion":
-            return prompt
-        return [{"role": "user", "content": prompt}]
+        return as_llm_input(prompt, self.prompt_style)
 
     def format_output(
         self, output: Union[str, None], input: Optional[dict[str, Any]] = None

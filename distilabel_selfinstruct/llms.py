@@ -11,9 +11,11 @@ chat path, and can return the top log-probabilities of the generated tokens, whi
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import tempfile
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -110,6 +112,13 @@ def _find_model_file(file_name: Optional[str]) -> Optional[Path]:
 
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+@cache
+def _grammar(schema: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema, verbose=False)
 
 
 def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
@@ -331,6 +340,7 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
         top_p: float = 1.0,
         stop: Optional[list[str]] = None,
         logprobs: Optional[int] = None,
+        json_schema: Optional[dict[str, Any]] = None,
         extra_generation_kwargs: Optional[dict[str, Any]] = None,
     ) -> list[GenerateOutput]:
         """Generates `num_generations` completions per input.
@@ -346,8 +356,14 @@ class LlamaCppCompletionLLM(LlamaCppLLM):
             stop: stop sequences (plain-text prompts only).
             logprobs: return this many top log-probabilities of the first generated token
                 (plain-text prompts only).
+            json_schema: hold every completion to this JSON schema (a llama.cpp grammar).
             extra_generation_kwargs: passed on to llama-cpp-python.
         """
+        if json_schema is not None:
+            extra_generation_kwargs = {
+                **(extra_generation_kwargs or {}),
+                "grammar": _grammar(json.dumps(json_schema)),
+            }
         sampling = {
             "max_new_tokens": max_new_tokens,
             "frequency_penalty": frequency_penalty,

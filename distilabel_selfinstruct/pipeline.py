@@ -15,12 +15,15 @@ SampleDemonstrations ─► GenerateInstructions ─► SplitInstructions ─►
                         IdentifyClassification ──► GenerateInstances ──────────┘
                         (after AdmitToPool)          [CommitToPool ─► SelfInstructToArgilla]
 ```
+
+With an LLM judge, `FilterInstances ─► JudgeInstances ─► FilterJudgedInstances ─►
+CommitToPool`: the judge rates, the filter after it applies the threshold.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
 
 from distilabel.pipeline import Pipeline
 
@@ -30,15 +33,19 @@ from distilabel_selfinstruct.classification import IdentifyClassification
 from distilabel_selfinstruct.commit import CommitToPool
 from distilabel_selfinstruct.filters.instance_filters import FilterInstances
 from distilabel_selfinstruct.filters.instruction_filters import FilterInstructions
+from distilabel_selfinstruct.filters.judged import FilterJudgedInstances
 from distilabel_selfinstruct.filters.rouge import RougeLFilter
 from distilabel_selfinstruct.instances import GenerateInstances
 from distilabel_selfinstruct.instructions import GenerateInstructions, SplitInstructions
+from distilabel_selfinstruct.judge import JudgeInstances
 from distilabel_selfinstruct.sampling import SampleDemonstrations
 
 if TYPE_CHECKING:
     from distilabel.models.llms.base import LLM
 
 POOL_FILENAME = "pool.sqlite"
+# The degenerate-text checks a run can switch off (`FilterInstances.check_<name>`).
+DEGENERATE_CHECKS: tuple[str, ...] = ("repetition", "run_on", "markup", "restatement", "label_set")
 # With streamed requests, accepted-but-unfinished tasks the generator lets build up per
 # request slot: enough queued work for the classification and instance stages to fill
 # their slots, little enough that demonstrations stay recent.
@@ -51,6 +58,12 @@ def default_llm() -> LLM:
     from distilabel_selfinstruct.llms import LlamaCppCompletionLLM
 
     return LlamaCppCompletionLLM()
+
+
+def _default_prompt_style(llm: LLM) -> Literal["completion", "chat"]:
+    from distilabel.models.llms import LlamaCppLLM
+
+    return "completion" if isinstance(llm, LlamaCppLLM) else "chat"
 
 
 def pool_path_for(output_dir: str | Path) -> Path:
@@ -72,6 +85,10 @@ def build_pipeline(
     argilla: Optional[dict[str, Any]] = None,
     max_concurrency: int = 1,
     budget: Optional[dict[str, Any]] = None,
+    skip_checks: Sequence[str] = (),
+    judge_llm: Optional[LLM] = None,
+    judge_prompt_style: Optional[Literal["completion", "chat"]] = None,
+    judge_min_rating: Literal["A", "B", "C", "D"] = "C",
 ) -> Pipeline:
     """Returns the Self-Instruct bootstrap as a ready distilabel `Pipeline`.
 
@@ -99,16 +116,21 @@ def build_pipeline(
             embedded llama.cpp model ignores it (one call at a time).
         budget: `BootstrapRun` settings for tokens and cost: `max_tokens`, `max_cost`,
             `prompt_price`, `completion_price` (USD per 1M tokens; see `usage`).
+        skip_checks: degenerate-text checks to switch off, of `DEGENERATE_CHECKS`
+            (`markup` also in the instruction filters; see `filters.degenerate`).
+        judge_llm: if given, an LLM judge (`JudgeInstances`) rates every instance A-D
+            before the commit, and `FilterJudgedInstances` keeps those rated at least
+            `judge_min_rating`; ideally a stronger model than `llm`.
+        judge_prompt_style: the judge's prompt style; default as for `prompt_style`, from
+            the judge's LLM.
+        judge_min_rating: the lowest rating kept (`C` drops D; `D` keeps all).
 
     One `pipeline.run()` ends with exactly `num_instructions` finished tasks in the pool
     store, or with the reason it could not in the log and in the store (see
     `SampleDemonstrations`).
     """
     llm = llm or default_llm()
-    if prompt_style is None:
-        from distilabel.models.llms import LlamaCppLLM
-
-        prompt_style = "completion" if isinstance(llm, LlamaCppLLM) else "chat"
+    prompt_style = prompt_style or _default_prompt_style(llm)
     from distilabel.models.llms.base import AsyncLLM
 
     streaming = max_concurrency > 1 and isinstance(llm, AsyncLLM)
@@ -155,7 +177,16 @@ def build_pipeline(
         # Streaming, empty batches flush (compat.distilabel_batch_manager), so rows may wait
         # for a batch to fill: batches of rows cost less CPU per row than one-row batches.
         rows = STREAMED_ROWS_PER_BATCH if streaming else 1
-        heuristics = FilterInstructions(name="filter_instructions", run=run, input_batch_size=rows)
+        unknown = set(skip_checks) - set(DEGENERATE_CHECKS)
+        if unknown:
+            raise ValueError(f"unknown check(s) {sorted(unknown)}; known: {DEGENERATE_CHECKS}")
+        switches = {f"check_{name}": name not in skip_checks for name in DEGENERATE_CHECKS}
+        heuristics = FilterInstructions(
+            name="filter_instructions",
+            run=run,
+            input_batch_size=rows,
+            check_markup=switches["check_markup"],
+        )
         novelty = RougeLFilter(name="rouge_l_filter", run=run, input_batch_size=rows)
         admit = AdmitToPool(name="admit_to_pool", run=run, input_batch_size=rows)
         classify = IdentifyClassification(
@@ -180,7 +211,12 @@ def build_pipeline(
             input_batch_size=rows,
         )
         instance_filter = FilterInstances(
-            name="filter_instances", run=run, max_instances=num_instances, input_batch_size=rows
+            name="filter_instances",
+            run=run,
+            max_instances=num_instances,
+            seeds_path=seeds_path,
+            input_batch_size=rows,
+            **switches,
         )
         commit = CommitToPool(name="commit_to_pool", run=run, input_batch_size=rows)
         (
@@ -193,8 +229,25 @@ def build_pipeline(
             >> classify
             >> instances
             >> instance_filter
-            >> commit
         )
+        if judge_llm is None:
+            instance_filter >> commit
+        else:
+            judge = JudgeInstances(
+                name="judge_instances",
+                run=run,
+                llm=judge_llm.model_copy(deep=True),
+                prompt_style=judge_prompt_style or _default_prompt_style(judge_llm),
+                max_concurrency=max_concurrency,
+                input_batch_size=rows,
+            )
+            judged = FilterJudgedInstances(
+                name="filter_judged_instances",
+                run=run,
+                min_rating=judge_min_rating,
+                input_batch_size=rows,
+            )
+            instance_filter >> judge >> judged >> commit
         if argilla is not None:
             from distilabel_selfinstruct.argilla.step import SelfInstructToArgilla
             from distilabel_selfinstruct.export import OFFICIAL_FILENAME

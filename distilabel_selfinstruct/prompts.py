@@ -30,3 +30,11 @@ def load_template(name: str) -> Template:
 def render_prompt(name: str, **context: Any) -> str:
     """Renders the template `name` with `context`."""
     return load_template(name).render(**context)
+
+
+def as_llm_input(prompt: str, prompt_style: str) -> Any:
+    """A rendered prompt as the LLM takes it: the text itself for `completion` (a document
+    to continue), one user message for `chat`."""
+    if prompt_style == "completion":
+        return prompt
+    return [{"role": "user", "content": prompt}]

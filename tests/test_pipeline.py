@@ -198,3 +198,28 @@ def test_argilla_step_is_wired_after_the_commit_without_contacting_a_server(
     assert list(pipeline.dag.get_step_predecessors("push_to_argilla")) == ["commit_to_pool"]
     assert step.resume_input == str(tmp_path / "run" / "self_instruct.jsonl")
     assert step.dataset_name == "self-instruct-review"
+
+
+def test_a_judge_in_the_pipeline_rates_the_finished_tasks_and_its_threshold_holds(
+    tmp_path: Path,
+) -> None:
+    good = (
+        '{"ratings": [{"example": 1, "rationale": "Valid.", "rating": "A"},'
+        ' {"example": 2, "rationale": "Minor slip.", "rating": "B"}]}'
+    )
+    bad = '{"ratings": [{"example": 1, "rationale": "Irrelevant.", "rating": "D"}]}'
+    judge = ScriptedLLM(replies={"You are reviewing machine-generated": [good, bad]})
+    pipeline = scripted_pipeline(tmp_path / "run", 6, "t-judge", judge_llm=judge)
+    pipeline.run(use_cache=False)
+    finished = check_invariants(tmp_path / "run", 6)
+    for task in finished:
+        assert len(task["judgements"]) == len(task["instances"])
+        # A reply rating fewer examples than the task has leaves the others unrated (kept).
+        assert {j["rating"] for j in task["judgements"] if j} <= {"A", "B"}
+        assert task["judge_model"] == "scripted"
+    with open_pool_store(pool_path_for(tmp_path / "run")) as store:
+        counts = store.drop_counts()
+        state = store.state()
+    # Every other task was rated D: lost at the judge, and the run still met its target.
+    assert counts[("judge", "no_valid_instances")] >= 1
+    assert state.lost >= counts[("judge", "no_valid_instances")]

@@ -68,6 +68,12 @@ CONTEXTS: dict[str, dict] = {
         "instruction": "Is this email spam?",
         "num_instances": 5,
     },
+    "judge": {
+        "instruction": "Add the two numbers.",
+        "instances": [{"input": "2 3", "output": "5"}, {"input": "", "output": "7"}],
+        "completion": True,
+        "max_rationale_words": 17,
+    },
 }
 
 # Variables each template must use; leaving one out must fail (not render as empty).
@@ -80,6 +86,7 @@ REQUIRED: dict[str, list[str]] = {
     "instances_input_first_chat": ["examples", "instruction", "num_instances"],
     "instances_output_first_completion": ["examples", "instruction"],
     "instances_output_first_chat": ["examples", "instruction", "num_instances"],
+    "judge": ["instruction", "instances", "completion", "max_rationale_words"],
 }
 
 
@@ -103,9 +110,17 @@ def check_prompt(name: str, text: str, context: dict) -> None:
         numbered = [line for line in lines if re.match(r"\d+\. ", line)]
         assert numbered == [f"{i}. {d}" for i, d in enumerate(demonstrations, start=1)]
     # A count asked for appears once, as a number (the values are chosen to occur nowhere else).
-    for key in ("instructions_per_prompt", "num_instances"):
+    for key in ("instructions_per_prompt", "num_instances", "max_rationale_words"):
         if key in REQUIRED[name]:
             assert len(re.findall(rf"\b{context[key]}\b", text)) == 1, key
+    if name == "judge":
+        # Every instance numbered from 1, input (or the marker) then output; the task above.
+        assert f"Task: {context['instruction']}\n" in text
+        for k, instance in enumerate(context["instances"], start=1):
+            shown_input = instance["input"] or "<noinput>"
+            assert f"Example {k}\nInput: {shown_input}\nOutput: {instance['output']}\n" in text
+        assert text.rstrip().endswith("JSON:") == context["completion"]
+        return
     if "examples" not in context:
         return
     examples = context["examples"]

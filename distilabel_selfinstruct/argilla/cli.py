@@ -134,6 +134,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 def cmd_pull(args: argparse.Namespace) -> int:
     from distilabel_selfinstruct.argilla.review import (
         curate,
+        judge_agreement_line,
         pull_reviews,
         summary_line,
         write_curated,
@@ -166,6 +167,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
         _error(f"cannot write to {args.output}: {e.strerror or e}")
         return EXIT_INPUT
     print(summary_line(result.summary))
+    judged = judge_agreement_line(result.summary.get("judge_agreement") or {})
+    if judged:
+        print(judged)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return EXIT_OK
 

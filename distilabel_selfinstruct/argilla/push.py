@@ -237,6 +237,10 @@ def get_or_create_dataset(
 def to_sdk_record(rec: ReviewRecord, dataset: rg.Dataset) -> rg.Record:
     import argilla as rg
 
+    # A dataset made before the judge existed lacks its question and metadata: what it
+    # cannot hold is left out rather than refused.
+    questions = {q.name for q in dataset.settings.questions}
+    declared = {m.name for m in dataset.settings.metadata}
     suggestions = [
         rg.Suggestion(
             question_name=sg.question,
@@ -246,11 +250,12 @@ def to_sdk_record(rec: ReviewRecord, dataset: rg.Dataset) -> rg.Record:
             type="model",
         )
         for sg in rec.suggestions
+        if sg.question in questions
     ]
     return rg.Record(
         id=rec.id,
         fields=rec.fields,
-        metadata=rec.metadata,
+        metadata={key: value for key, value in rec.metadata.items() if key in declared},
         suggestions=suggestions,
         _dataset=dataset,
     )

@@ -96,6 +96,8 @@ def normalize_task(raw: Mapping[str, Any]) -> dict[str, Any]:
             }
         )
     round_ = raw.get("bootstrap_round")
+    judgements = list(raw.get("judgements") or [])[: len(instances)]
+    judgements += [None] * (len(instances) - len(judgements))
     return {
         "task_id": str(task_id),
         "name": str(raw.get("name") or task_id),
@@ -110,7 +112,19 @@ def normalize_task(raw: Mapping[str, Any]) -> dict[str, Any]:
         "most_similar_task_id": str(raw.get("most_similar_task_id") or ""),
         "bootstrap_round": int(round_) if round_ is not None else None,
         "model_name": str(raw.get("model_name") or s.UNKNOWN_MODEL),
+        # The LLM judge's {"rating", "rationale"} per instance (None: not judged).
+        "judgements": [_judgement(j) for j in judgements],
+        "judge_model": str(raw.get("judge_model") or "") or None,
     }
+
+
+def _judgement(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, Mapping):
+        return None
+    rating = str(value.get("rating") or "").strip().upper()
+    if rating not in s.JUDGE_RATINGS:
+        return None
+    return {"rating": rating, "rationale": str(value.get("rationale") or "")}
 
 
 def format_labels(labels: Iterable[str]) -> str:
@@ -155,6 +169,9 @@ def task_to_records(task: Mapping[str, Any]) -> list[ReviewRecord]:
             s.M_INPUT_WORDS: word_count(inst["input"]),
             s.M_OUTPUT_WORDS: word_count(inst["output"]),
         }
+        judgement = t["judgements"][index]
+        if judgement is not None:
+            metadata[s.M_JUDGE_RATING] = judgement["rating"]
         records.append(
             ReviewRecord(
                 id=record_id(t["task_id"], index),
@@ -162,7 +179,7 @@ def task_to_records(task: Mapping[str, Any]) -> list[ReviewRecord]:
                 instance_index=index,
                 fields=fields,
                 metadata=metadata,
-                suggestions=_suggestions(t, inst),
+                suggestions=_suggestions(t, inst) + judge_suggestions(t, index),
             )
         )
     return records
@@ -188,6 +205,32 @@ def _suggestions(task: Mapping[str, Any], instance: Mapping[str, str]) -> list[S
             SuggestionSpec(s.Q_INPUT_APPROPRIATE, s.NOT_APPLICABLE, 1.0, "selfinstruct:rule")
         )
     return out
+
+
+# The judge's A-D rating as an answer to "is the output acceptable?", with how sure a
+# rating of that letter is of it: A and D are clear, B and C border the line.
+JUDGE_ACCEPTABLE: dict[str, tuple[str, float]] = {
+    "A": (s.YES, 0.9),
+    "B": (s.YES, 0.6),
+    "C": (s.NO, 0.6),
+    "D": (s.NO, 0.9),
+}
+
+
+def judge_suggestions(task: Mapping[str, Any], index: int) -> list[SuggestionSpec]:
+    """The LLM judge's verdict on instance `index` as suggestions: its A-D rating on the
+    quality question (the paper's scale) and what that says about "is the output
+    acceptable?", each with the rating's confidence; none for an unjudged instance."""
+    judgement = (task.get("judgements") or [None] * (index + 1))[index]
+    if judgement is None:
+        return []
+    rating = judgement["rating"]
+    answer, score = JUDGE_ACCEPTABLE[rating]
+    agent = f"judge:{task.get('judge_model') or s.UNKNOWN_MODEL}"
+    return [
+        SuggestionSpec(s.Q_QUALITY_RATING, rating, score, agent),
+        SuggestionSpec(s.Q_OUTPUT_ACCEPTABLE, answer, score, agent),
+    ]
 
 
 def tasks_to_records(tasks: Iterable[Mapping[str, Any]]) -> Iterator[ReviewRecord]:

@@ -72,6 +72,7 @@ LABEL_QUESTIONS = (
     s.Q_OUTPUT_ACCEPTABLE,
     s.Q_IS_CLASSIFICATION,
     s.Q_LABEL_CORRECT,
+    s.Q_QUALITY_RATING,
 )
 
 APPROVED, CORRECTED, UNREVIEWED = "approved", "corrected", "unreviewed"
@@ -346,6 +347,7 @@ def curate(records: Iterable[ReviewedRecord], include_unreviewed: bool = False) 
         },
         "reviewers": len({v.user_id for r in all_records for v in r.votes}),
         "agreement": agreement(all_records),
+        "judge_agreement": judge_agreement(all_records),
         "include_unreviewed": include_unreviewed,
     }
     return CurationResult(
@@ -372,6 +374,68 @@ def agreement(records: Iterable[ReviewedRecord]) -> dict[str, dict[str, float | 
         }
         for q, scores in per_question.items()
     }
+
+
+def judge_agreement(records: Iterable[ReviewedRecord]) -> dict[str, Any]:
+    """How often the reviewers agreed with the LLM judge, over the reviewed records it
+    rated (its rating is the record's `judge_rating` metadata).
+
+    Per question, the share of submitted answers equal to the judge's: on
+    `output_acceptable` the judge says yes for A and B, no for C and D (as its
+    suggestion did); on `quality_rating` its letter. `overall` pools both;
+    `acceptable_by_rating` is, per judge rating, the share of reviewers' answers that
+    found the output acceptable (how a rating reads in the reviewers' terms). Empty when
+    no record was both judged and reviewed.
+    """
+    from distilabel_selfinstruct.argilla.records import JUDGE_ACCEPTABLE
+
+    answers: dict[str, list[bool]] = defaultdict(list)
+    acceptable: dict[str, list[bool]] = defaultdict(list)
+    rated = 0
+    for r in records:
+        rating = r.metadata.get(s.M_JUDGE_RATING)
+        if rating not in JUDGE_ACCEPTABLE or not r.reviewed:
+            continue
+        rated += 1
+        judge_says = {
+            s.Q_OUTPUT_ACCEPTABLE: JUDGE_ACCEPTABLE[rating][0],
+            s.Q_QUALITY_RATING: rating,
+        }
+        for question, expected in judge_says.items():
+            for value in _votes([r], question):
+                answers[question].append(value == expected)
+        for value in _votes([r], s.Q_OUTPUT_ACCEPTABLE):
+            acceptable[rating].append(value == s.YES)
+    if not answers:
+        return {}
+
+    def share(values: list[bool]) -> dict[str, Any]:
+        return {"answers": len(values), "agreement": round(sum(values) / len(values), 4)}
+
+    pooled = [value for values in answers.values() for value in values]
+    return {
+        "records": rated,
+        "per_question": {question: share(values) for question, values in answers.items()},
+        "overall": share(pooled),
+        "acceptable_by_rating": {
+            rating: share(values)["agreement"] for rating, values in sorted(acceptable.items())
+        },
+    }
+
+
+def judge_agreement_line(result: dict[str, Any]) -> str:
+    """One line for the command line; empty when nothing was both judged and reviewed."""
+    if not result:
+        return ""
+    parts = ", ".join(
+        f"{question} {share['agreement']:.0%} of {share['answers']}"
+        for question, share in result["per_question"].items()
+    )
+    overall = result["overall"]
+    return (
+        f"reviewers agreed with the LLM judge on {overall['agreement']:.0%} of"
+        f" {overall['answers']} answers over {result['records']} records ({parts})"
+    )
 
 
 def quality_verdicts(records: Iterable[ReviewedRecord]) -> dict[str, Any]:

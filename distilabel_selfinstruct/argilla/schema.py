@@ -33,6 +33,14 @@ Q_OUTPUT_ACCEPTABLE = "output_acceptable"
 Q_OUTPUT_CORRECTED = "output_corrected"
 Q_IS_CLASSIFICATION = "is_classification_task"
 Q_LABEL_CORRECT = "label_correct"
+# The paper's review scale, A-D (the LLM judge suggests it when the run had one).
+Q_QUALITY_RATING = "quality_rating"
+JUDGE_RATINGS = {
+    "A": "A: valid and satisfying",
+    "B": "B: acceptable, minor imperfections",
+    "C": "C: responds, but significant errors",
+    "D": "D: irrelevant or invalid",
+}
 
 YES, NO, NOT_APPLICABLE = "yes", "no", "not_applicable"
 YES_NO = {YES: "Yes", NO: "No"}
@@ -50,6 +58,7 @@ M_MODEL = "model"
 M_INSTRUCTION_WORDS = "instruction_words"
 M_INPUT_WORDS = "input_words"
 M_OUTPUT_WORDS = "output_words"
+M_JUDGE_RATING = "judge_rating"
 
 BOOL_TERMS = ["true", "false"]
 UNKNOWN_MODEL = "unknown"
@@ -100,6 +109,12 @@ task. The questions follow the quality review of the Self-Instruct paper
    Classification tasks only: *Yes* if the output is the right label from the
    label set. Pre-filled *Not applicable* for tasks the model judged
    non-classification.
+7. **Rate the instance** (`quality_rating`, optional, A/B/C/D) The Self-Instruct
+   paper's scale: *A* valid and satisfying; *B* acceptable with minor
+   imperfections; *C* responds to the instruction but has significant errors;
+   *D* irrelevant or invalid. When the run had an LLM judge, its rating is
+   pre-filled here (and its yes/no reading on question 3): correct it where you
+   disagree, so `selfinstruct pull` can say how far the judge can be trusted.
 
 Only **submitted** answers count; drafts and discarded records are treated as
 not reviewed. With several reviewers, a check passes only if its *Yes* answers
@@ -113,8 +128,8 @@ outnumber its *No* answers.
   valid *new* tasks.
 
 Metadata you can filter and sort by: task id, instance index, task type and
-model confidence, ROUGE-L to the pool, bootstrap round, generating model and
-word counts.
+model confidence, ROUGE-L to the pool, bootstrap round, generating model,
+word counts and the LLM judge's rating (`judge_rating`).
 """
 
 
@@ -205,6 +220,13 @@ def build_settings(
             required=False,
             client=client,
         ),
+        rg.LabelQuestion(
+            name=Q_QUALITY_RATING,
+            title="Rate the instance (the paper's scale)",
+            labels=JUDGE_RATINGS,
+            required=False,
+            client=client,
+        ),
     ]
     metadata = [
         # Open terms (no options): any task id is accepted and is filterable,
@@ -245,6 +267,12 @@ def build_settings(
         ),
         rg.IntegerMetadataProperty(name=M_INPUT_WORDS, title="Input words", min=0, client=client),
         rg.IntegerMetadataProperty(name=M_OUTPUT_WORDS, title="Output words", min=0, client=client),
+        rg.TermsMetadataProperty(
+            name=M_JUDGE_RATING,
+            title="LLM judge rating",
+            options=list(JUDGE_RATINGS),
+            client=client,
+        ),
     ]
     return rg.Settings(
         fields=fields,

@@ -29,6 +29,7 @@ class Stage(_Code):
     ADMISSION = "admission"  # the pool's gate (stop rule, duplicates)
     INSTANCES = "instances"  # a task left without usable instances
     INSTANCE_FILTERS = "instance_filters"  # one instance of a task (the task may live on)
+    JUDGE = "judge"  # the LLM judge's threshold: an instance, or a task left with none
     COMMIT = "commit"  # a finished task the run no longer needs or cannot use
 
 
@@ -37,7 +38,7 @@ CANDIDATE_STAGES: frozenset[Stage] = frozenset(
     {Stage.INSTRUCTION_FILTERS, Stage.ROUGE_L, Stage.ADMISSION}
 )
 # After the pool accepted a task: a drop here is an accepted task that will not finish.
-POST_ACCEPT_STAGES: frozenset[Stage] = frozenset({Stage.INSTANCES, Stage.COMMIT})
+POST_ACCEPT_STAGES: frozenset[Stage] = frozenset({Stage.INSTANCES, Stage.JUDGE, Stage.COMMIT})
 
 
 class Reason(_Code):
@@ -55,6 +56,7 @@ class Reason(_Code):
     STARTS_WITH_PUNCTUATION = "starts_with_punctuation"
     STARTS_NON_ASCII = "starts_non_ascii"
     WRITE_A_PROGRAM = "write_a_program"
+    MARKUP = "markup"  # also instance_filters
     # rouge_l
     ROUGE_L_TOO_SIMILAR = "rouge_l_too_similar"
     # admission
@@ -70,7 +72,14 @@ class Reason(_Code):
     CONFLICTING_OUTPUTS = "conflicting_outputs"
     OVER_LIMIT = "over_limit"
     TOO_FEW_LABELS = "too_few_labels"
-    # instances
+    # instance_filters, degenerate text (filters.degenerate)
+    REPEATED_TEXT = "repeated_text"
+    RUNS_ON = "runs_on"
+    RESTATES_INSTRUCTION = "restates_instruction"
+    IMPLAUSIBLE_LABELS = "implausible_labels"
+    # judge
+    JUDGE_RATING = "judge_rating"
+    # instances, judge
     NO_VALID_INSTANCES = "no_valid_instances"
     NO_INSTANCES_PARSED = "no_instances_parsed"
     # commit

@@ -13,6 +13,7 @@ from distilabel.steps import StepInput
 from pydantic import Field
 
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
+from distilabel_selfinstruct.filters import degenerate
 from distilabel_selfinstruct.filters.base import DropRecorder
 
 if TYPE_CHECKING:
@@ -79,6 +80,13 @@ def non_ascii_reason(text: str) -> Optional[Reason]:
     return None
 
 
+def markup_reason(text: str) -> Optional[Reason]:
+    # Not the paper's: a small model leaves HTML tags in ("Why did <em>Cyril</em> ...").
+    if degenerate.markup_found(text):
+        return Reason.MARKUP
+    return None
+
+
 def program_reason(text: str) -> Optional[Reason]:
     # The paper drops these: the model can't judge whether generated code is right.
     if text.lstrip().lower().startswith("write a program"):
@@ -91,9 +99,9 @@ class FilterInstructions(DropRecorder):
 
     Checks, in order (each can be switched off): length in words, blacklisted keywords
     (whole words), starting with punctuation, starting with a non-ASCII character, starting
-    with "Write a program". The word count is recorded on every row; the first failing check
-    names the drop reason (`too_short`, `too_long`, `blacklisted_keyword`,
-    `starts_with_punctuation`, `starts_non_ascii`, `write_a_program`).
+    with "Write a program", and (not the paper's) leftover markup. The word count is
+    recorded on every row; the first failing check names the drop reason (`too_short`, `too_long`, `blacklisted_keyword`,
+    `starts_with_punctuation`, `starts_non_ascii`, `write_a_program`, `markup`).
 
     Attributes:
         run: the run's `BootstrapRun`, to record drops in its pool store (optional).
@@ -102,6 +110,8 @@ class FilterInstructions(DropRecorder):
         check_punctuation: whether to reject instructions starting with punctuation.
         check_non_ascii: whether to reject instructions starting with a non-ASCII character.
         check_program: whether to reject "Write a program" instructions.
+        check_markup: whether to reject instructions with leftover HTML tags or template
+            markers, unless the instruction is about markup (`filters.degenerate`).
 
     Runtime parameters:
         - `min_words`: instructions with fewer words are dropped (paper: 4).
@@ -151,6 +161,7 @@ class FilterInstructions(DropRecorder):
     check_punctuation: bool = True
     check_non_ascii: bool = True
     check_program: bool = True
+    check_markup: bool = True
     min_words: RuntimeParameter[int] = Field(
         default=4,
         description="Drop instructions with fewer words (paper: <= 3 dropped).",
@@ -186,6 +197,7 @@ class FilterInstructions(DropRecorder):
             (self.check_punctuation, lambda: punctuation_reason(text)),
             (self.check_non_ascii, lambda: non_ascii_reason(text)),
             (self.check_program, lambda: program_reason(text)),
+            (self.check_markup, lambda: markup_reason(text)),
         )
         for enabled, check in checks:
             if enabled and (reason := check()):

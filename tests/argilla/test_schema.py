@@ -72,6 +72,7 @@ def test_questions(offline_client: SimpleNamespace) -> None:
     assert questions[s.Q_OUTPUT_ACCEPTABLE].labels == ["yes", "no"]
     assert questions[s.Q_LABEL_CORRECT].labels == ["yes", "no", "not_applicable"]
     assert questions[s.Q_IS_CLASSIFICATION].labels == ["yes", "no"]
+    assert questions[s.Q_QUALITY_RATING].labels == ["A", "B", "C", "D"]  # the paper's scale
     required = {name for name, q in questions.items() if q.required}
     assert required == {s.Q_INSTRUCTION_VALID, s.Q_INPUT_APPROPRIATE, s.Q_OUTPUT_ACCEPTABLE}
     assert type(questions[s.Q_OUTPUT_CORRECTED]).__name__ == "TextQuestion"
@@ -93,7 +94,9 @@ def test_metadata(offline_client: SimpleNamespace) -> None:
         s.M_INSTRUCTION_WORDS: "Integer",
         s.M_INPUT_WORDS: "Integer",
         s.M_OUTPUT_WORDS: "Integer",
+        s.M_JUDGE_RATING: "Terms",
     }
+    assert meta[s.M_JUDGE_RATING].options == ["A", "B", "C", "D"]
     assert meta[s.M_MODEL].options is None  # open: 2.8 cannot add options later
     closed = s.build_settings(offline_client, models=["b", "a", ""])
     assert closed.metadata[s.M_MODEL].options == ["a", "b", s.UNKNOWN_MODEL]

@@ -46,7 +46,7 @@ def test_each_reason_on_its_own() -> None:
         inst("5 + 5", "10:"),
         inst("2 + 2", "4"),
     ]
-    kept, dropped = filter_instances(instances)
+    kept, dropped, *_ = filter_instances(instances)
     assert kept == [inst("2 + 2", "4")]
     assert dropped == [
         (1, "empty_output"),
@@ -63,13 +63,13 @@ def test_conflicting_outputs_drop_only_the_conflicting_instances() -> None:
         inst("2 + 2", "5"),
         inst("4 + 4", "8"),
     ]
-    kept, dropped = filter_instances(instances)
+    kept, dropped, *_ = filter_instances(instances)
     assert kept == [inst("3 + 3", "6"), inst("4 + 4", "8")]
     assert dropped == [(0, "conflicting_outputs"), (2, "conflicting_outputs")]
 
 
 def test_whitespace_differences_are_not_conflicts() -> None:
-    kept, dropped = filter_instances([inst("2 + 2", "4"), inst("2  +  2", " 4 ")])
+    kept, dropped, *_ = filter_instances([inst("2 + 2", "4"), inst("2  +  2", " 4 ")])
     assert kept == [inst("2 + 2", "4")]
     assert dropped == [(1, "duplicate")]
 
@@ -80,29 +80,29 @@ def test_tasks_without_input_may_keep_several_outputs() -> None:
         inst("", "The sea is wide."),
         inst("", "Roses are red."),
     ]
-    kept, dropped = filter_instances(instances)
+    kept, dropped, *_ = filter_instances(instances)
     assert kept == [inst("", "Roses are red."), inst("", "The sea is wide.")]
     assert dropped == [(2, "duplicate")]
 
 
 def test_max_instances_keeps_the_first_ones() -> None:
     instances = [inst(f"{i} + 1", str(i + 1)) for i in range(7)]
-    kept, dropped = filter_instances(instances, max_instances=5)
+    kept, dropped, *_ = filter_instances(instances, max_instances=5)
     assert kept == instances[:5]
     assert dropped == [(5, "over_limit"), (6, "over_limit")]
-    kept, _ = filter_instances(instances, max_instances=2)
+    kept, *_ = filter_instances(instances, max_instances=2)
     assert kept == instances[:2]
 
 
 def test_bad_instances_dont_count_against_the_limit() -> None:
     instances = [inst("a", ""), inst("1", "one"), inst("2", "two"), inst("3", "three")]
-    kept, dropped = filter_instances(instances, max_instances=2)
+    kept, dropped, *_ = filter_instances(instances, max_instances=2)
     assert kept == [inst("1", "one"), inst("2", "two")]
     assert dropped == [(0, "empty_output"), (3, "over_limit")]
 
 
 def test_kept_instances_are_stripped() -> None:
-    kept, _ = filter_instances([inst("  2 + 2\n", " 4 ")])
+    kept, *_ = filter_instances([inst("  2 + 2\n", " 4 ")])
     assert kept == [inst("2 + 2", "4")]
 
 
@@ -112,23 +112,23 @@ def test_label_not_in_set() -> None:
         inst("Awful.", "Negative"),
         inst("Meh.", "Neutral"),
     ]
-    kept, dropped = filter_instances(instances, labels=["Positive", "Negative"])
+    kept, dropped, *_ = filter_instances(instances, labels=["Positive", "Negative"])
     assert kept == instances[:2]
     assert dropped == [(2, "label_not_in_set")]
 
 
 def test_too_few_labels() -> None:
     instances = [inst("I loved it.", "Positive"), inst("Great!", "Positive")]
-    kept, dropped = filter_instances(instances, labels=["Positive", "Negative"])
+    kept, dropped, *_ = filter_instances(instances, labels=["Positive", "Negative"])
     assert kept == []
     assert [reason for _, reason in dropped] == ["too_few_labels", "too_few_labels"]
     # With min_labels=1 a single label is enough.
-    kept, _ = filter_instances(instances, labels=["Positive"], min_labels=1)
+    kept, *_ = filter_instances(instances, labels=["Positive"], min_labels=1)
     assert kept == instances
 
 
 def test_labels_are_only_checked_for_classification() -> None:
-    kept, dropped = filter_instances([inst("x", "anything")], labels=None)
+    kept, dropped, *_ = filter_instances([inst("x", "anything")], labels=None)
     assert kept == [inst("x", "anything")] and dropped == []
 
 
