@@ -291,3 +291,66 @@ def test_push_throughput(argilla_server, client, dataset_name) -> None:
     seconds = time.perf_counter() - started
     assert (result.records_sent, result.created) == (1000, 1000)
     print(f"\npush throughput: {1000 / seconds:.0f} records/s ({seconds:.1f}s for 1000 records)")
+
+
+def test_the_judges_ratings_meet_the_reviewers_and_pull_says_how_often_they_agree(
+    argilla_server, dataset_name, annotator, client, tmp_path: Path, capsys
+) -> None:
+    instances = [{"input": f"{k} + 1", "output": str(k + 1)} for k in range(3)]
+    judged = make_task(
+        0,
+        instances=instances,
+        judgements=[
+            {"rating": "A", "rationale": "Correct."},
+            {"rating": "D", "rationale": "Unrelated."},
+            None,  # the judge's reply said nothing about it
+        ],
+        judge_model="judge-model",
+    )
+    path = tmp_path / "official.jsonl"
+    path.write_text(json.dumps(judged) + "\n")
+    server = ["--dataset", dataset_name, "--workspace", argilla_server.workspace]
+    server += ["--api-url", argilla_server.api_url, "--api-key", argilla_server.api_key]
+    assert cli.main(["push", "--input", str(path), *server]) == 0
+    capsys.readouterr()
+
+    records = {r.id: r for r in server_records(client, dataset_name, argilla_server.workspace)}
+    first, second, third = (records[f"{judged['task_id']}-{k}"] for k in range(3))
+    assert first.metadata[s.M_JUDGE_RATING] == "A"
+    rating = first.suggestions[s.Q_QUALITY_RATING]
+    assert (rating.value, rating.score, rating.agent) == (
+        "A",
+        pytest.approx(0.9),
+        "judge:judge-model",
+    )
+    acceptable = second.suggestions[s.Q_OUTPUT_ACCEPTABLE]
+    assert (acceptable.value, acceptable.score) == (NO, pytest.approx(0.9))
+    assert s.M_JUDGE_RATING not in third.metadata
+    assert s.Q_QUALITY_RATING not in {sg.question_name for sg in third.suggestions}
+
+    # Two reviewers: the owner agrees with the judge on both records, the annotator on
+    # the first only (it finds the D output acceptable and rates it B).
+    owner = client.me
+    plan = {
+        first.id: [
+            (owner, "submitted", answers(**{s.Q_QUALITY_RATING: "A"})),
+            (annotator, "submitted", answers(**{s.Q_QUALITY_RATING: "A"})),
+        ],
+        second.id: [
+            (owner, "submitted", answers(output=NO, **{s.Q_QUALITY_RATING: "D"})),
+            (annotator, "submitted", answers(**{s.Q_QUALITY_RATING: "B"})),
+        ],
+        third.id: [(owner, "submitted", answers())],
+    }
+    submit(client, dataset_name, argilla_server.workspace, plan)
+
+    out = tmp_path / "curated"
+    assert cli.main(["pull", *server, "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "reviewers agreed with the LLM judge on 75% of 8 answers over 2 records" in printed
+    summary = json.loads((out / "summary.json").read_text())["judge_agreement"]
+    assert summary["per_question"] == {
+        s.Q_OUTPUT_ACCEPTABLE: {"answers": 4, "agreement": 0.75},
+        s.Q_QUALITY_RATING: {"answers": 4, "agreement": 0.75},
+    }
+    assert summary["acceptable_by_rating"] == {"A": 1.0, "D": 0.5}
