@@ -13,8 +13,9 @@ threshold it owns. The checks, and the reason each drop is recorded with:
   is a complete answer (the instance is cut); otherwise the instance goes (`runs_on`).
 - `markup_found`: HTML tags or template and chat-control markers left in the text, unless
   the task is about markup (`markup`).
-- `restatement_score`: the output's ROUGE-L to its own instruction: an output that only
-  repeats the task (`restates_instruction`).
+- `restatement_score`: the output's ROUGE-L to its own instruction, when nearly all its
+  words are the instruction's: an output that only repeats the task
+  (`restates_instruction`).
 - `label_set_problem`: a classification task whose labels are not a label set: free text
   the instruction does not name, labels of different kinds (yes/no, numbers, words: "Birthday,
   Yes", "Number, 2, 4"), or an open-ended instruction ("Explain why ...") answered with
@@ -93,6 +94,10 @@ def _numbered_run_on(text: str) -> Optional[int]:
     """The start of a numbered item when the text began no numbered list of its own (its
     first item is not 1): the model carrying on with the prompt's list of tasks."""
     first = _NUMBERED.search(text)
+    if first is not None and first.start() == 0:
+        # The text opens with its own item (or a number answer: "42. Because ..."): any
+        # list that follows is the text's own.
+        return None
     if first is None or first.group(1) in ("1", "0"):
         return None
     return first.start()
@@ -212,10 +217,23 @@ def markup_found(text: str, *, context: str = "") -> Optional[str]:
 # -- restatement --------------------------------------------------------------------------
 
 
+# Share of an output's words that must come from its instruction before the output can
+# be a restatement: "The capital of France is Paris." echoes its question (0.83) and
+# answers it.
+MIN_RESTATED_SHARE = 0.85
+# Outputs this short are answers, not restatements.
+MIN_RESTATED_WORDS = 4
+
+
 def restatement_score(output: str, instruction: str) -> float:
-    """ROUGE-L F of the output to its own instruction: near 1 when the output only says
-    the task again."""
-    if not output.strip() or not instruction.strip():
+    """ROUGE-L F of the output to its own instruction when nearly every word of the output
+    (`MIN_RESTATED_SHARE`) is the instruction's, else 0: near 1 when the output only says
+    the task again, 0 for an output that adds words of its own however similar it is."""
+    words = _words(output)
+    if len(words) < MIN_RESTATED_WORDS or not instruction.strip():
+        return 0.0
+    own = set(_words(instruction))
+    if sum(word in own for word in words) / len(words) < MIN_RESTATED_SHARE:
         return 0.0
     return rouge_l_f(output, instruction)
 

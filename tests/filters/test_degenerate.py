@@ -80,6 +80,13 @@ def test_an_output_that_repeats_its_instruction_restates_it() -> None:
     instruction = "Do you agree with this statement? Why or why not?"
     assert degenerate.restatement_score(instruction, instruction) == 1.0
     assert degenerate.restatement_score("I agree, because it is kind.", instruction) < 0.5
+    # An answer that echoes its question answers it.
+    assert (
+        degenerate.restatement_score(
+            "The capital of France is Paris.", "What is the capital of France?"
+        )
+        == 0.0
+    )
 
 
 @pytest.mark.parametrize(
