@@ -197,6 +197,8 @@ _TEMPLATE = re.compile(
     r"|<(?:bos|eos)>|<noinput>",
     re.IGNORECASE,
 )
+# A text that is nothing but a marker of its own making ("<nochoice>", "<noanswer>").
+_LONE_MARKER = re.compile(r"\s*<[a-z_]{2,30}>\s*", re.IGNORECASE)
 # A task that is about markup may have it in its output.
 _ABOUT_MARKUP = re.compile(
     r"\b(?:html|xml|markup|markdown|tags?|web ?pages?|css|jinja|templates?|latex|svg)\b",
@@ -208,7 +210,7 @@ def markup_found(text: str, *, context: str = "") -> Optional[str]:
     """The first leftover markup in `text` (a tag or a template marker), `None` if there is
     none, or if the text or its `context` (the task's instruction and input) is about
     markup (names it, or holds tags itself)."""
-    match = _HTML_TAG.search(text) or _TEMPLATE.search(text)
+    match = _HTML_TAG.search(text) or _TEMPLATE.search(text) or _LONE_MARKER.fullmatch(text)
     if match is None or _ABOUT_MARKUP.search(f"{text}\n{context}") or _HTML_TAG.search(context):
         return None
     return match.group()

@@ -66,6 +66,7 @@ def test_a_cut_is_kept_only_when_what_comes_before_is_a_whole_answer() -> None:
         ("Why did <em>Cyril</em> Lancelot Brown design it?", "", "<em>"),
         ("Answer: yes <end_of_turn>", "", "<end_of_turn>"),
         ("Use {{ name }} here.", "", "{{"),
+        ("<nochoice>", "", "<nochoice>"),
         ("Wrap it in <b>bold</b>.", "Convert the text to HTML.", None),
         ("Use the <b> tag to make text bold in HTML.", "", None),
         ("a < b and c > d", "", None),
