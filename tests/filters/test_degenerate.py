@@ -111,3 +111,23 @@ def test_no_bundled_classification_seed_has_an_implausible_label_set() -> None:
         if seed.is_classification:
             outputs = [instance.output for instance in seed.instances]
             assert degenerate.label_set_problem(seed.instruction, outputs) is None, seed.id
+
+
+def test_no_human_seed_instance_is_flagged_as_degenerate() -> None:
+    from pathlib import Path
+
+    from distilabel_selfinstruct.filters.instance_filters import (
+        DegenerateChecks,
+        degenerate_verdict,
+    )
+
+    paper = Path(__file__).resolve().parents[3] / "shared" / "data" / "seed_tasks.jsonl"
+    for path in [bundled_seed_path(), *([paper] if paper.exists() else [])]:
+        for seed in load_seed_tasks(path):
+            if seed.is_classification:
+                continue
+            for instance in seed.instances:
+                verdict = degenerate_verdict(
+                    instance.to_dict(), seed.instruction, DegenerateChecks()
+                )
+                assert verdict.reason is None and not verdict.cut, (path.name, seed.id)
