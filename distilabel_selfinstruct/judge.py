@@ -31,12 +31,6 @@ from distilabel_selfinstruct.generation import FinishAwareTask, apply_default_ge
 from distilabel_selfinstruct.prompts import as_llm_input, render_prompt
 
 RATINGS = ("A", "B", "C", "D")
-RATING_MEANINGS = {
-    "A": "valid and satisfying",
-    "B": "acceptable with minor imperfections",
-    "C": "responds to the instruction but has significant errors",
-    "D": "irrelevant or invalid",
-}
 # One entry per instance; the rationale comes first so the model argues before it rates.
 JUDGEMENT_SCHEMA: dict[str, Any] = {
     "type": "object",

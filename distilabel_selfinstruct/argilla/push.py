@@ -237,10 +237,11 @@ def get_or_create_dataset(
 def to_sdk_record(rec: ReviewRecord, dataset: rg.Dataset) -> rg.Record:
     import argilla as rg
 
-    # A dataset made before the judge existed lacks its question and metadata: what it
-    # cannot hold is left out rather than refused.
+    # A dataset made before the judge existed lacks its field, question and metadata:
+    # what it cannot hold is left out rather than refused.
     questions = {q.name for q in dataset.settings.questions}
     declared = {m.name for m in dataset.settings.metadata}
+    shown = {f.name for f in dataset.settings.fields}
     suggestions = [
         rg.Suggestion(
             question_name=sg.question,
@@ -254,7 +255,7 @@ def to_sdk_record(rec: ReviewRecord, dataset: rg.Dataset) -> rg.Record:
     ]
     return rg.Record(
         id=rec.id,
-        fields=rec.fields,
+        fields={key: value for key, value in rec.fields.items() if key in shown},
         metadata={key: value for key, value in rec.metadata.items() if key in declared},
         suggestions=suggestions,
         _dataset=dataset,

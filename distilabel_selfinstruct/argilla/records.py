@@ -172,6 +172,9 @@ def task_to_records(task: Mapping[str, Any]) -> list[ReviewRecord]:
         judgement = t["judgements"][index]
         if judgement is not None:
             metadata[s.M_JUDGE_RATING] = judgement["rating"]
+            fields[s.FIELD_JUDGE_RATIONALE] = (
+                f"{judgement['rating']}: {judgement['rationale']}".rstrip(": ")
+            )
         records.append(
             ReviewRecord(
                 id=record_id(t["task_id"], index),

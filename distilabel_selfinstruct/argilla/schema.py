@@ -25,6 +25,7 @@ FIELD_INPUT = "input"
 FIELD_OUTPUT = "output"
 FIELD_LABELS = "labels"
 FIELD_SIMILAR = "most_similar_instruction"
+FIELD_JUDGE_RATIONALE = "judge_rationale"
 
 # Question names (what the reviewer answers).
 Q_INSTRUCTION_VALID = "instruction_valid"
@@ -123,6 +124,8 @@ outnumber its *No* answers.
 ## Context shown with each record
 
 - `labels`: the label set generated for classification tasks (one per line).
+- `judge_rationale`: the LLM judge's rating and its one-sentence reason, when the run
+  had a judge (its suggestion on `quality_rating` and `output_acceptable`).
 - `most_similar_instruction`: the closest instruction already in the pool; its
   ROUGE-L similarity is the `rouge_l_max` metadata. Near-duplicates are not
   valid *new* tasks.
@@ -177,6 +180,12 @@ def build_settings(
         rg.TextField(
             name=FIELD_SIMILAR,
             title="Most similar instruction already in the pool",
+            required=False,
+            client=client,
+        ),
+        rg.TextField(
+            name=FIELD_JUDGE_RATIONALE,
+            title="The LLM judge's rating and reason (when the run had a judge)",
             required=False,
             client=client,
         ),

@@ -43,6 +43,7 @@ def test_push_creates_dataset_and_records(argilla_server, client, dataset_name) 
         s.FIELD_OUTPUT,
         s.FIELD_LABELS,
         s.FIELD_SIMILAR,
+        s.FIELD_JUDGE_RATIONALE,
     ]
     assert dataset.settings.distribution.min_submitted == 1
     records = {r.id: r for r in server_records(client, dataset_name, argilla_server.workspace)}
@@ -317,6 +318,8 @@ def test_the_judges_ratings_meet_the_reviewers_and_pull_says_how_often_they_agre
     records = {r.id: r for r in server_records(client, dataset_name, argilla_server.workspace)}
     first, second, third = (records[f"{judged['task_id']}-{k}"] for k in range(3))
     assert first.metadata[s.M_JUDGE_RATING] == "A"
+    assert first.fields[s.FIELD_JUDGE_RATIONALE] == "A: Correct."
+    assert third.fields.get(s.FIELD_JUDGE_RATIONALE) in (None, "")
     rating = first.suggestions[s.Q_QUALITY_RATING]
     assert (rating.value, rating.score, rating.agent) == (
         "A",

@@ -58,7 +58,9 @@ def test_fields(offline_client: SimpleNamespace) -> None:
         s.FIELD_OUTPUT,
         s.FIELD_LABELS,
         s.FIELD_SIMILAR,
+        s.FIELD_JUDGE_RATIONALE,
     ]
+    assert not fields[s.FIELD_JUDGE_RATIONALE].required
     assert fields[s.FIELD_INSTRUCTION].required and fields[s.FIELD_OUTPUT].required
     assert not fields[s.FIELD_INPUT].required
     assert not fields[s.FIELD_LABELS].required and not fields[s.FIELD_SIMILAR].required
