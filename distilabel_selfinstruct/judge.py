@@ -169,6 +169,10 @@ class JudgeInstances(FinishAwareTask):
             `none` (parse the reply as it comes). The embedded llama.cpp model always gets
             a grammar.
 
+    Runtime parameters:
+        - `max_rationale_words`: words of rationale asked for per instance.
+        - `max_concurrency`: requests in flight at most (async LLMs; see `concurrency`).
+
     Input columns:
         - instruction (`str`): the task.
         - instances (`List[Dict[str, str]]`): its instances.
