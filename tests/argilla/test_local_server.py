@@ -362,7 +362,12 @@ def test_stop_signals_only_an_adopted_child_that_leads_no_group(tmp_path: Path) 
         time.sleep(0.01)
     child_pid = read_bare_pid(tmp_path / "child.pid")
     assert child_pid is not None
+    # The pid is written by the shell that forked it, maybe before the child has exec'd
+    # `sleep` (under load it was still `sh`): ask until it is.
     child = processes.adopt_child(child_pid, "sleep", launcher)
+    while child is None and time.monotonic() < deadline + 5:
+        time.sleep(0.01)
+        child = processes.adopt_child(child_pid, "sleep", launcher)
     assert child is not None and not child.group_leader
     assert processes.stop(child, 5.0) is False
     assert not processes.is_running(child)
