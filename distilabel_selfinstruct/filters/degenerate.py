@@ -113,7 +113,6 @@ def _marker_run_on(text: str, own: tuple[str, ...]) -> Optional[int]:
     return None
 
 
-@cache
 def _shingles_of(texts: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
     shingles: set[tuple[str, ...]] = set()
     for text in texts:
@@ -124,6 +123,11 @@ def _shingles_of(texts: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
     return frozenset(shingles)
 
 
+# Cached: a run passes the same demonstrations for every instance (the task's own texts
+# differ every time, and caching them would keep every instance of the run in memory).
+_demonstration_shingles = cache(_shingles_of)
+
+
 def _copied_run_on(
     text: str, demonstrations: tuple[str, ...], own: tuple[str, ...]
 ) -> Optional[int]:
@@ -131,7 +135,7 @@ def _copied_run_on(
     unless the task's own instruction or input holds them too."""
     if not demonstrations:
         return None
-    copied = _shingles_of(demonstrations) - _shingles_of(own)
+    copied = _demonstration_shingles(demonstrations) - _shingles_of(own)
     matches = list(_WORD.finditer(text))
     words = [match.group().lower() for match in matches]
     for start in range(len(words) - COPY_WORDS + 1):
