@@ -9,12 +9,14 @@ the run's stop rule (is enough already on its way?), then written.
 
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
+import numpy as np
 from distilabel.steps import StepInput
 from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
 from distilabel_selfinstruct.filters.base import DropRecorder
 from distilabel_selfinstruct.filters.rouge_index import RougeLIndex
+from distilabel_selfinstruct.pool import task_id_for
 
 if TYPE_CHECKING:
     from distilabel.typing import StepOutput
@@ -25,7 +27,9 @@ class AdmitToPool(DropRecorder):
 
     Per row, in order: a candidate the store already accepted passes unchanged (a replay);
     a candidate too similar (ROUGE-L above the run's threshold) to a task admitted after it
-    was scored is dropped as `rouge_l_too_similar`; while the stop rule says the target is
+    was scored is dropped as `rouge_l_too_similar`; with `SemanticDedup` before it, one
+    whose embedding cosine to such a task is above the run's `semantic_threshold` is
+    dropped as `semantic_too_similar` (from the vectors that step stored); while the stop rule says the target is
     met or enough tasks are in flight, it is dropped as `target_reached` /
     `enough_in_flight`, so the LLM stages after it are not spent on tasks the run cannot
     use; a candidate whose exact text another candidate holds is dropped as
@@ -40,12 +44,16 @@ class AdmitToPool(DropRecorder):
         - rouge_l_max (`float`): its score against the pool it was scored on.
         - most_similar_task_id (`str`): the pool task with that score.
         - rouge_l_pool_seq (`int`): the newest pool entry that score covers.
+        - semantic_max, semantic_pool_seq, semantic_model (optional): `SemanticDedup`'s
+            score, the newest pool entry it covers and the embeddings model.
 
     Output columns:
         - task_id (`str`): the pool's id of the admitted task.
         - rouge_l_max (`float`): the max ROUGE-L F-measure to the whole pool.
         - most_similar_task_id (`str`): the pool task with that score.
         - most_similar_instruction (`str`): its text.
+        - semantic_max, semantic_most_similar_task_id, semantic_most_similar_instruction:
+            updated like the ROUGE-L ones when a task admitted after scoring is closer.
 
     Categories:
         - filtering
@@ -98,6 +106,18 @@ class AdmitToPool(DropRecorder):
                     stage=Stage.ROUGE_L,
                 )
                 continue
+            if row.get("semantic_pool_seq") is not None:
+                row = self._semantic_rescored(row)
+                if row["semantic_max"] > run.semantic_threshold:
+                    self.drop(
+                        candidate_id,
+                        Reason.SEMANTIC_TOO_SIMILAR,
+                        text=text,
+                        score=row["semantic_max"],
+                        row=row,
+                        stage=Stage.SEMANTIC,
+                    )
+                    continue
             refusal = rule.admission(store.state())
             if refusal is not None:
                 self.drop(candidate_id, refusal, text=text, score=row["rouge_l_max"], row=row)
@@ -141,4 +161,36 @@ class AdmitToPool(DropRecorder):
             "rouge_l_max": match.score,
             "most_similar_task_id": similar["task_id"],
             "most_similar_instruction": similar["instruction"],
+        }
+
+    def _semantic_rescored(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row's semantic score over the tasks admitted after it was scored too."""
+        assert self.store is not None
+        newer = self.store.tasks(after_seq=int(row["semantic_pool_seq"]))
+        if not newer:
+            return row
+        model = row["semantic_model"]
+        own_id = task_id_for(row.get("instruction") or "")
+        stored = self.store.embeddings(model, [own_id, *(task["task_id"] for task in newer)])
+        if own_id not in stored:
+            raise ValueError(
+                f"step '{self.name}': no stored embedding for candidate"
+                f" {row.get('candidate_id')!r}; give the SemanticDedup before it the same `run`"
+            )
+        own = np.frombuffer(stored[own_id], dtype=np.float32)
+        # Tasks admitted by an invocation without the semantic filter have no vector yet;
+        # SemanticDedup embeds them on its next refresh, before it scores anything again.
+        scored = [task for task in newer if task["task_id"] in stored]
+        if not scored:
+            return row
+        matrix = np.stack([np.frombuffer(stored[t["task_id"]], dtype=np.float32) for t in scored])
+        scores = matrix @ own
+        best = int(np.argmax(scores))
+        if float(scores[best]) <= (row.get("semantic_max") or 0.0):
+            return row
+        return {
+            **row,
+            "semantic_max": float(scores[best]),
+            "semantic_most_similar_task_id": scored[best]["task_id"],
+            "semantic_most_similar_instruction": scored[best]["instruction"],
         }

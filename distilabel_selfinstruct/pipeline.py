@@ -35,12 +35,14 @@ from distilabel_selfinstruct.filters.instance_filters import FilterInstances
 from distilabel_selfinstruct.filters.instruction_filters import FilterInstructions
 from distilabel_selfinstruct.filters.judged import FilterJudgedInstances
 from distilabel_selfinstruct.filters.rouge import RougeLFilter
+from distilabel_selfinstruct.filters.semantic import DEFAULT_SEMANTIC_THRESHOLD, SemanticDedup
 from distilabel_selfinstruct.instances import GenerateInstances
 from distilabel_selfinstruct.instructions import GenerateInstructions, SplitInstructions
 from distilabel_selfinstruct.judge import JudgeInstances
 from distilabel_selfinstruct.sampling import SampleDemonstrations
 
 if TYPE_CHECKING:
+    from distilabel.models.embeddings.base import Embeddings
     from distilabel.models.llms.base import LLM
 
 POOL_FILENAME = "pool.sqlite"
@@ -89,6 +91,8 @@ def build_pipeline(
     judge_llm: Optional[LLM] = None,
     judge_prompt_style: Optional[Literal["completion", "chat"]] = None,
     judge_min_rating: Literal["A", "B", "C", "D"] = "C",
+    semantic_embeddings: Optional[Embeddings] = None,
+    semantic_threshold: float = DEFAULT_SEMANTIC_THRESHOLD,
 ) -> Pipeline:
     """Returns the Self-Instruct bootstrap as a ready distilabel `Pipeline`.
 
@@ -124,6 +128,10 @@ def build_pipeline(
         judge_prompt_style: the judge's prompt style; default as for `prompt_style`, from
             the judge's LLM.
         judge_min_rating: the lowest rating kept (`C` drops D; `D` keeps all).
+        semantic_embeddings: if given, `SemanticDedup` after the ROUGE-L filter drops
+            candidates whose embedding cosine to a pool task is above `semantic_threshold`
+            (the offline default model is `embeddings.E5Embeddings`).
+        semantic_threshold: the semantic filter's cosine threshold.
 
     One `pipeline.run()` ends with exactly `num_instructions` finished tasks in the pool
     store, or with the reason it could not in the log and in the store (see
@@ -139,6 +147,7 @@ def build_pipeline(
         num_instructions=num_instructions,
         seeds_path=seeds_path,
         rouge_threshold=rouge_threshold,
+        semantic_threshold=semantic_threshold,
         max_in_flight=IN_FLIGHT_PER_REQUEST_SLOT * max_concurrency if streaming else None,
         **(budget or {}),
     )
@@ -188,6 +197,16 @@ def build_pipeline(
             check_markup=switches["check_markup"],
         )
         novelty = RougeLFilter(name="rouge_l_filter", run=run, input_batch_size=rows)
+        semantic = (
+            None
+            if semantic_embeddings is None
+            else SemanticDedup(
+                name="semantic_dedup",
+                run=run,
+                embeddings=semantic_embeddings.model_copy(deep=True),
+                input_batch_size=rows,
+            )
+        )
         admit = AdmitToPool(name="admit_to_pool", run=run, input_batch_size=rows)
         classify = IdentifyClassification(
             name="identify_classification",
@@ -219,17 +238,12 @@ def build_pipeline(
             **switches,
         )
         commit = CommitToPool(name="commit_to_pool", run=run, input_batch_size=rows)
-        (
-            sample
-            >> generate
-            >> split
-            >> heuristics
-            >> novelty
-            >> admit
-            >> classify
-            >> instances
-            >> instance_filter
-        )
+        sample >> generate >> split >> heuristics >> novelty
+        if semantic is None:
+            novelty >> admit
+        else:
+            novelty >> semantic >> admit
+        admit >> classify >> instances >> instance_filter
         if judge_llm is None:
             instance_filter >> commit
         else:

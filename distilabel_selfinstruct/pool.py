@@ -68,6 +68,12 @@ CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
     value TEXT
 );
+CREATE TABLE IF NOT EXISTS embeddings (
+    model TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model, task_id)
+);
 """
 
 
@@ -213,6 +219,15 @@ class PoolStore(ABC):
     @abstractmethod
     def meta(self, name: str) -> Optional[str]:
         """A named text value of the run, `None` if unset."""
+
+    @abstractmethod
+    def put_embeddings(self, model: str, vectors: dict[str, bytes]) -> None:
+        """Stores float32 vectors by content id (`task_id_for` of the text) for one
+        embeddings model; an existing vector is kept (the same text has the same one)."""
+
+    @abstractmethod
+    def embeddings(self, model: str, task_ids: Iterable[str]) -> dict[str, bytes]:
+        """The stored vectors of these content ids for one model (missing ids left out)."""
 
 
 class PoolDamagedError(Exception):
@@ -617,3 +632,28 @@ class SQLitePoolStore(PoolStore):
     def meta(self, name: str) -> Optional[str]:
         row = self._connection.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return None if row is None else row[0]
+
+    # -- embeddings (semantic novelty) ---------------------------------------------------
+
+    def put_embeddings(self, model: str, vectors: dict[str, bytes]) -> None:
+        if not vectors:
+            return
+        with self._write() as connection:
+            connection.executemany(
+                "INSERT OR IGNORE INTO embeddings (model, task_id, vector) VALUES (?, ?, ?)",
+                [(model, task_id, vector) for task_id, vector in vectors.items()],
+            )
+
+    def embeddings(self, model: str, task_ids: Iterable[str]) -> dict[str, bytes]:
+        wanted = list(dict.fromkeys(task_ids))
+        found: dict[str, bytes] = {}
+        # SQLite caps bound parameters; 500 ids per query stays well inside any build.
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._connection.execute(
+                f"SELECT task_id, vector FROM embeddings WHERE model = ? AND task_id IN ({marks})",
+                [model, *chunk],
+            ).fetchall()
+            found.update((task_id, bytes(vector)) for task_id, vector in rows)
+        return found

