@@ -128,6 +128,7 @@ class AdmitToPool(DropRecorder):
                 bootstrap_round=row.get("bootstrap_round"),
                 rouge_l_max=row["rouge_l_max"],
                 most_similar_task_id=row.get("most_similar_task_id"),
+                topic=row.get("topic"),
             )
             if task_id is None:
                 # Same text as a pool task: only reachable with a threshold of 1.0.

@@ -46,6 +46,7 @@ from distilabel_selfinstruct.runner import (
 )
 from distilabel_selfinstruct.seeds import SeedFileError, load_seed_tasks, seed_paths
 from distilabel_selfinstruct.summary import SUMMARY_FILENAME, RunSummary
+from distilabel_selfinstruct.topics import TopicFileError, load_topics
 
 if TYPE_CHECKING:
     from distilabel_selfinstruct.embeddings import E5Embeddings
@@ -304,6 +305,11 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
             problem = "is a directory" if target.is_dir() else f"no directory {target.parent}"
             raise UserError(f"--save-yaml {args.save_yaml}: {problem}")
     _check_llm_args(args)
+    if args.topics:
+        try:
+            load_topics(args.topics)
+        except TopicFileError as error:
+            raise UserError(f"--topics: {error}") from None
     argilla = {"dataset_name": args.argilla_dataset} if args.argilla_dataset else None
     try:
         llm = _llm_from_args(args)
@@ -334,6 +340,8 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         judge_min_rating=args.judge_min_rating,
         semantic_embeddings=_semantic_embeddings_from_args(args),
         semantic_threshold=args.semantic_threshold,
+        demonstration_sampling=args.demonstrations,
+        topics_path=args.topics,
     )
     # The run always goes through the saved YAML: what runs here is what a teammate reruns.
     config = output / PIPELINE_FILENAME
@@ -689,6 +697,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_fraction,
         default=DEFAULT_SEMANTIC_THRESHOLD,
         help=f"cosine above which a candidate is a near-duplicate (default {DEFAULT_SEMANTIC_THRESHOLD})",
+    )
+    generate.add_argument(
+        "--demonstrations",
+        choices=["random", "diverse"],
+        default="random",
+        help="how a prompt's demonstrations are drawn: random (the paper's) or diverse"
+        " (spread over kinds of task, by leading verb; see docs/diversity.md)",
+    )
+    generate.add_argument(
+        "--topics",
+        help="steer instruction prompts toward topics: a file with one topic per line, or a"
+        " YAML taxonomy (.yaml); under-represented topics are favoured",
     )
     generate.add_argument(
         "--judge",

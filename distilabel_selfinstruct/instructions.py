@@ -103,6 +103,7 @@ class GenerateInstructions(FinishAwareTask):
 
     Input columns:
         - demonstrations (`List[str]`): instructions to show the model.
+        - topic (`str`, optional): a topic to steer the new instructions toward.
 
     Output columns:
         - instructions (`List[str]`): the parsed new instructions.
@@ -173,12 +174,16 @@ class GenerateInstructions(FinishAwareTask):
 
     def format_input(self, input: dict[str, Any]) -> "FormattedInput":
         demonstrations = list(input["demonstrations"])
+        topic = input.get("topic")
         if self.prompt_style == "completion":
-            return render_prompt("instructions_completion", demonstrations=demonstrations)
+            return render_prompt(
+                "instructions_completion", demonstrations=demonstrations, topic=topic
+            )
         content = render_prompt(
             "instructions_chat",
             demonstrations=demonstrations,
             instructions_per_prompt=self.instructions_per_prompt,
+            topic=topic,
         )
         return [{"role": "user", "content": content}]
 
@@ -245,6 +250,7 @@ class SplitInstructions(DropRecorder):
                 "bootstrap_round": task["bootstrap_round"],
                 "candidate_id": task["candidate_id"],
                 "instruction": task["instruction"],
+                "topic": task.get("topic"),
             }
             for task in tasks
         ]

@@ -93,6 +93,8 @@ def build_pipeline(
     judge_min_rating: Literal["A", "B", "C", "D"] = "C",
     semantic_embeddings: Optional[Embeddings] = None,
     semantic_threshold: float = DEFAULT_SEMANTIC_THRESHOLD,
+    demonstration_sampling: Literal["random", "diverse"] = "random",
+    topics_path: Optional[str] = None,
 ) -> Pipeline:
     """Returns the Self-Instruct bootstrap as a ready distilabel `Pipeline`.
 
@@ -132,6 +134,10 @@ def build_pipeline(
             candidates whose embedding cosine to a pool task is above `semantic_threshold`
             (the offline default model is `embeddings.E5Embeddings`).
         semantic_threshold: the semantic filter's cosine threshold.
+        demonstration_sampling: `random` (the paper's) or `diverse`: each prompt's
+            demonstrations span kinds of task (by leading verb; `SampleDemonstrations`).
+        topics_path: a topic file (one per line, or a YAML taxonomy; see `topics`) that
+            steers each instruction prompt toward a topic, favouring those with fewer tasks.
 
     One `pipeline.run()` ends with exactly `num_instructions` finished tasks in the pool
     store, or with the reason it could not in the log and in the store (see
@@ -167,6 +173,8 @@ def build_pipeline(
             run=run,
             batch_size=batch_size,
             random_seed=random_seed,
+            demonstration_sampling=demonstration_sampling,
+            topics_path=topics_path,
             **waiting,
         )
         # The LLM stages get `run` too: a failing server ends the run (StopsOnServerFailure).

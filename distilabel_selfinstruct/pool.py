@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     bootstrap_round INTEGER,
     rouge_l_max REAL,
     most_similar_task_id TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    topic TEXT
 );
 CREATE TABLE IF NOT EXISTS drops (
     candidate_id TEXT NOT NULL,
@@ -161,8 +162,13 @@ class PoolStore(ABC):
         bootstrap_round: Optional[int],
         rouge_l_max: float,
         most_similar_task_id: Optional[str],
+        topic: Optional[str] = None,
     ) -> Optional[str]:
         """Adds a machine task; its task id, or `None` if another candidate holds the text."""
+
+    @abstractmethod
+    def topic_counts(self) -> Counter[str]:
+        """Machine tasks in the pool per topic (topic steering; tasks without one left out)."""
 
     @abstractmethod
     def state(self) -> PoolState:
@@ -318,6 +324,10 @@ class SQLitePoolStore(PoolStore):
                     for statement in SCHEMA.split(";"):
                         if statement.strip():
                             connection.execute(statement)
+                    # Pools created before topic steering lack the column.
+                    columns = {row[1] for row in connection.execute("PRAGMA table_info(tasks)")}
+                    if "topic" not in columns:
+                        connection.execute("ALTER TABLE tasks ADD COLUMN topic TEXT")
             else:
                 missing = sorted(set(_TABLES) - self._table_names())
                 if missing:
@@ -437,6 +447,7 @@ class SQLitePoolStore(PoolStore):
         bootstrap_round: Optional[int],
         rouge_l_max: float,
         most_similar_task_id: Optional[str],
+        topic: Optional[str] = None,
     ) -> Optional[str]:
         """Adds a machine task to the pool and returns its task id (again for a replay of
         the same candidate), or `None` when the pool already holds the same instruction as
@@ -445,8 +456,8 @@ class SQLitePoolStore(PoolStore):
         with self._write():
             cursor = self._connection.execute(
                 "INSERT OR IGNORE INTO tasks (task_id, candidate_id, origin, instruction,"
-                " bootstrap_round, rouge_l_max, most_similar_task_id, created_at)"
-                " VALUES (?, ?, 'machine', ?, ?, ?, ?, ?)",
+                " bootstrap_round, rouge_l_max, most_similar_task_id, created_at, topic)"
+                " VALUES (?, ?, 'machine', ?, ?, ?, ?, ?, ?)",
                 (
                     task_id,
                     candidate_id,
@@ -455,6 +466,7 @@ class SQLitePoolStore(PoolStore):
                     rouge_l_max,
                     most_similar_task_id,
                     time.time(),
+                    topic,
                 ),
             )
             if cursor.rowcount == 1:
@@ -464,6 +476,13 @@ class SQLitePoolStore(PoolStore):
             ).fetchone()
         # The same candidate again (a replay) keeps its task; another candidate does not.
         return task_id if owner == candidate_id else None
+
+    def topic_counts(self) -> Counter[str]:
+        rows = self._connection.execute(
+            "SELECT topic, COUNT(*) FROM tasks WHERE origin = 'machine' AND topic IS NOT NULL"
+            " GROUP BY topic"
+        ).fetchall()
+        return Counter(dict(rows))
 
     def state(self) -> PoolState:
         stages = sorted(str(stage) for stage in POST_ACCEPT_STAGES)
@@ -496,7 +515,7 @@ class SQLitePoolStore(PoolStore):
         marks = ",".join("?" for _ in stages)
         rows = self._connection.execute(
             "SELECT t.seq, t.task_id, t.candidate_id, t.instruction, t.bootstrap_round,"
-            " t.rouge_l_max, t.most_similar_task_id, s.instruction FROM tasks t"
+            " t.rouge_l_max, t.most_similar_task_id, s.instruction, t.topic FROM tasks t"
             " LEFT JOIN tasks s ON s.task_id = t.most_similar_task_id"
             " WHERE t.origin = 'machine'"
             " AND t.task_id NOT IN (SELECT task_id FROM completed)"
@@ -514,6 +533,7 @@ class SQLitePoolStore(PoolStore):
             "rouge_l_max",
             "most_similar_task_id",
             "most_similar_instruction",
+            "topic",
         )
         return [dict(zip(keys, row, strict=True)) for row in rows]
 

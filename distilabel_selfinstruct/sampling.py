@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import random
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
 from distilabel.steps import GeneratorStep
@@ -26,10 +27,79 @@ from distilabel_selfinstruct.bootstrap.stop import (
 )
 from distilabel_selfinstruct.pool import PoolState, PoolStore
 from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
+from distilabel_selfinstruct.topics import TopicPolicy, load_topics
 from distilabel_selfinstruct.usage import PRICES_META
 
 if TYPE_CHECKING:
     from distilabel.typing import GeneratorStepOutput
+
+
+def task_kind(instruction: str) -> str:
+    """The kind of task an instruction is, for diverse sampling: its leading verb ("write",
+    "classify", ...), `be` for "What is ..."-style questions, `other` when there is none."""
+    # Here, not at the top: the report package imports the pipeline, which imports this.
+    from distilabel_selfinstruct.report.verbs import verb_and_object
+
+    verb, _ = verb_and_object(instruction)
+    return verb or "other"
+
+
+def _weighted_pick(rng: random.Random, items: list[Any], weights: list[float]) -> int:
+    (pick,) = rng.choices(range(len(items)), weights=weights, k=1)
+    return pick
+
+
+def sample_diverse_demonstrations(
+    rng: random.Random,
+    human: list[dict[str, Any]],
+    machine: list[dict[str, Any]],
+    num_demonstrations: int,
+    num_machine: int,
+    recency_bias: float = 0.0,
+    kind: Callable[[dict[str, Any]], str] = lambda task: task_kind(task["instruction"]),
+) -> list[dict[str, Any]]:
+    """Like `sample_demonstrations`, but the demonstrations of a prompt span kinds of task.
+
+    Human seeds: kinds are drawn uniformly (not tasks: a rare kind is as likely as a common
+    one), each at most once until every kind was used, and a task is drawn within each.
+    Machine tasks: drawn as in `sample_demonstrations` (recency bias included), skipping
+    those of a kind already in the prompt while others remain.
+    """
+    take_machine = min(num_machine, len(machine), num_demonstrations)
+    chosen_machine: list[dict[str, Any]] = []
+    if take_machine:
+        indices = list(range(len(machine)))
+        weights = [
+            math.exp(-recency_bias * (len(machine) - 1 - i) / len(machine)) if recency_bias else 1.0
+            for i in range(len(machine))
+        ]
+        used: set[str] = set()
+        for _ in range(take_machine):
+            fresh = [p for p, i in enumerate(indices) if kind(machine[i]) not in used]
+            pool = fresh or list(range(len(indices)))
+            pick = pool[_weighted_pick(rng, pool, [weights[p] for p in pool])]
+            task = machine[indices.pop(pick)]
+            weights.pop(pick)
+            used.add(kind(task))
+            chosen_machine.append(task)
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for task in human:
+        by_kind.setdefault(kind(task), []).append(task)
+    take_human = min(num_demonstrations - take_machine, len(human))
+    machine_kinds = {kind(task) for task in chosen_machine}
+    chosen_human: list[dict[str, Any]] = []
+    remaining = {name: list(tasks) for name, tasks in by_kind.items()}
+    while len(chosen_human) < take_human:
+        # Kinds not yet in the prompt first (the machine tasks' kinds count as used).
+        present = machine_kinds | {kind(task) for task in chosen_human}
+        names = sorted(name for name, tasks in remaining.items() if tasks)
+        fresh = [name for name in names if name not in present]
+        name = rng.choice(fresh or names)
+        tasks = remaining[name]
+        chosen_human.append(tasks.pop(rng.randrange(len(tasks))))
+    demonstrations = chosen_human + chosen_machine
+    rng.shuffle(demonstrations)
+    return demonstrations
 
 
 def sample_demonstrations(
@@ -86,6 +156,12 @@ class SampleDemonstrations(GeneratorStep):
         num_demonstrations: demonstrations per prompt (paper: 8).
         num_machine_demonstrations: how many of them may be machine tasks (paper: 2).
         recency_bias: 0 samples machine tasks uniformly; larger values favour recent ones.
+        demonstration_sampling: `random` (the paper's: uniform, with `recency_bias`) or
+            `diverse`: a prompt's demonstrations span kinds of task, by leading verb
+            (`sample_diverse_demonstrations`).
+        topics_path: a topic file (one topic per line, or a YAML taxonomy; see `topics`):
+            each prompt is steered toward a topic, drawn favouring the topics with fewer
+            tasks in the pool; the topic rides on the row to the finished task.
         random_seed: seed of the step's `random.Random`; each round reseeds from it and the
             round number, so a round's sampling depends only on the seed and the pool it
             reads (which machine tasks the pool holds then depends on how far the pipeline's
@@ -105,6 +181,7 @@ class SampleDemonstrations(GeneratorStep):
         - bootstrap_round (`int`): the round the prompt belongs to.
         - demonstrations (`List[str]`): the sampled instructions, shuffled.
         - demonstration_ids (`List[str]`): their task ids.
+        - topic (`str`): the prompt's topic (`None` without `topics_path`).
 
     Categories:
         - load
@@ -143,6 +220,8 @@ class SampleDemonstrations(GeneratorStep):
     num_demonstrations: int = 8
     num_machine_demonstrations: int = 2
     recency_bias: float = 0.0
+    demonstration_sampling: Literal["random", "diverse"] = "random"
+    topics_path: Optional[str] = None
     random_seed: int = 42
     poll_s: float = 0.5
     heartbeat_s: float = 2.0
@@ -152,14 +231,18 @@ class SampleDemonstrations(GeneratorStep):
     _human: list[dict[str, Any]] = PrivateAttr(default_factory=list)
     _machine: list[dict[str, Any]] = PrivateAttr(default_factory=list)
     _read_through: int = PrivateAttr(default=0)
+    _topics: Optional[TopicPolicy] = PrivateAttr(default=None)
+    _kinds: dict = PrivateAttr(default_factory=dict)
 
     @property
     def outputs(self) -> list[str]:
-        return ["prompt_id", "bootstrap_round", "demonstrations", "demonstration_ids"]
+        return ["prompt_id", "bootstrap_round", "demonstrations", "demonstration_ids", "topic"]
 
     def load(self) -> None:
         super().load()
         run = require_run(self)
+        # Before the pool is opened: a bad topic file changes nothing.
+        self._topics = TopicPolicy(load_topics(self.topics_path)) if self.topics_path else None
         seeds = load_seed_tasks(seed_paths(run.seeds_path))
         self._store = run.open_store()
         run.claim(self._store, seeds)  # a pool of another run is refused, not merged into
@@ -183,25 +266,47 @@ class SampleDemonstrations(GeneratorStep):
             self._read_through = task["seq"]
         human, machine = self._human, self._machine
         rng = random.Random(f"{self.random_seed}:{round_number}")
+        topics: list[Optional[str]] = [None] * self.batch_size
+        if self._topics is not None:
+            topics = list(self._topics.choose(rng, self._store.topic_counts(), self.batch_size))
         rows = []
         for position in range(self.batch_size):
-            chosen = sample_demonstrations(
-                rng,
-                human,
-                machine,
-                self.num_demonstrations,
-                self.num_machine_demonstrations,
-                self.recency_bias,
-            )
+            if self.demonstration_sampling == "diverse":
+                chosen = sample_diverse_demonstrations(
+                    rng,
+                    human,
+                    machine,
+                    self.num_demonstrations,
+                    self.num_machine_demonstrations,
+                    self.recency_bias,
+                    kind=self._kind,
+                )
+            else:
+                chosen = sample_demonstrations(
+                    rng,
+                    human,
+                    machine,
+                    self.num_demonstrations,
+                    self.num_machine_demonstrations,
+                    self.recency_bias,
+                )
             rows.append(
                 {
                     "prompt_id": f"r{round_number}p{position}",
                     "bootstrap_round": round_number,
                     "demonstrations": [task["instruction"] for task in chosen],
                     "demonstration_ids": [task["task_id"] for task in chosen],
+                    "topic": topics[position],
                 }
             )
         return rows
+
+    def _kind(self, task: dict[str, Any]) -> str:
+        """A pool task's kind, parsed once per task."""
+        kind = self._kinds.get(task["task_id"])
+        if kind is None:
+            kind = self._kinds[task["task_id"]] = task_kind(task["instruction"])
+        return kind
 
     def process(self, offset: int = 0) -> GeneratorStepOutput:  # type: ignore[override]
         """Yields one round per batch until the stop rule ends the stream.

@@ -82,6 +82,9 @@ class RunSummary:
     rouge_l_histogram: dict[str, int] = field(default_factory=dict)
     # Why the last invocation ended short of the target; `None` when it reached it.
     stop_reason: Optional[str] = None
+    # Finished tasks per instruction model (`model_name`) and, with topic steering, per topic.
+    models: dict[str, int] = field(default_factory=dict)
+    topics: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_store(
@@ -134,6 +137,10 @@ class RunSummary:
             wall_time_s=wall_time_s,
             rouge_l_histogram=rouge_l_histogram(scores),
             stop_reason=stop_reason,
+            models=dict(Counter(str(task.get("model_name")) for task in finished).most_common()),
+            topics=dict(
+                Counter(task["topic"] for task in finished if task.get("topic")).most_common()
+            ),
         )
         if wall_time_s:
             summary.instructions_per_minute = len(finished) / (wall_time_s / 60.0)
@@ -192,4 +199,14 @@ class RunSummary:
         if self.label_distribution:
             top = ", ".join(f"{label}={n}" for label, n in self.label_distribution.items())
             lines.append(f"  labels: {top}")
+        if self.models:
+            lines.append("  models: " + ", ".join(f"{m}={n}" for m, n in self.models.items()))
+        if self.topics:
+            shown = list(self.topics.items())[:10]
+            more = len(self.topics) - len(shown)
+            lines.append(
+                f"  topics ({len(self.topics)}): "
+                + ", ".join(f"{topic}={n}" for topic, n in shown)
+                + (f", {more} more" if more > 0 else "")
+            )
         return "\n".join(lines)

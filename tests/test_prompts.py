@@ -38,8 +38,12 @@ NO_INPUT_CLASSIFICATION_SEED = SeedTask(
 DEMONSTRATIONS = [f"Demonstration task number {i}." for i in range(1, 9)]
 
 CONTEXTS: dict[str, dict] = {
-    "instructions_completion": {"demonstrations": DEMONSTRATIONS},
-    "instructions_chat": {"demonstrations": DEMONSTRATIONS, "instructions_per_prompt": 13},
+    "instructions_completion": {"demonstrations": DEMONSTRATIONS, "topic": None},
+    "instructions_chat": {
+        "demonstrations": DEMONSTRATIONS,
+        "instructions_per_prompt": 13,
+        "topic": None,
+    },
     "classification_completion": {
         "examples": [CLASSIFICATION_SEED, OPEN_SEED],
         "instruction": "Is this email spam?",
@@ -78,8 +82,8 @@ CONTEXTS: dict[str, dict] = {
 
 # Variables each template must use; leaving one out must fail (not render as empty).
 REQUIRED: dict[str, list[str]] = {
-    "instructions_completion": ["demonstrations"],
-    "instructions_chat": ["demonstrations", "instructions_per_prompt"],
+    "instructions_completion": ["demonstrations", "topic"],
+    "instructions_chat": ["demonstrations", "instructions_per_prompt", "topic"],
     "classification_completion": ["examples", "instruction"],
     "classification_chat": ["examples", "instruction"],
     "instances_input_first_completion": ["examples", "instruction"],
@@ -222,17 +226,29 @@ def test_missing_variable_raises(name: str, variable: str) -> None:
 
 
 def test_completion_prompt_continues_the_list() -> None:
-    text = render_prompt("instructions_completion", demonstrations=DEMONSTRATIONS)
+    text = render_prompt("instructions_completion", demonstrations=DEMONSTRATIONS, topic=None)
     assert text.endswith("9.")
     lines = text.splitlines()
     assert lines[-9:-1] == [f"{i}. {d}" for i, d in enumerate(DEMONSTRATIONS, start=1)]
 
 
+@pytest.mark.parametrize("name", ["instructions_completion", "instructions_chat"])
+def test_a_topic_steers_the_instruction_prompt(name: str) -> None:
+    context = {**CONTEXTS[name], "topic": "Cooking / Baking"}
+    text = render_prompt(name, **context)
+    assert "Cooking / Baking" in text
+    assert "Cooking / Baking" not in render_prompt(name, **CONTEXTS[name])
+
+
 def test_chat_prompt_asks_for_the_count_and_continuation() -> None:
     text = render_prompt(
-        "instructions_chat", demonstrations=DEMONSTRATIONS[:6], instructions_per_prompt=4
+        "instructions_chat",
+        demonstrations=DEMONSTRATIONS[:6],
+        instructions_per_prompt=4,
+        topic=None,
     )
     assert "Write 4 new tasks" in text
+    assert "must be about this topic" not in text
     assert "continuing from 7" in text
     assert "6. Demonstration task number 6." in text
 

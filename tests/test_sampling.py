@@ -12,7 +12,12 @@ import pytest
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.bootstrap.stop import STOP_REASON
 from distilabel_selfinstruct.pool import PoolStore, open_pool_store
-from distilabel_selfinstruct.sampling import SampleDemonstrations, sample_demonstrations
+from distilabel_selfinstruct.sampling import (
+    SampleDemonstrations,
+    sample_demonstrations,
+    sample_diverse_demonstrations,
+    task_kind,
+)
 from distilabel_selfinstruct.seeds import bundled_seed_path, load_seed_tasks
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -314,3 +319,107 @@ def test_seeds_path_accepts_several_files(pool_path: Path, tmp_path: Path) -> No
         assert store.count("seed") == 15
     rows, _ = next(step.process())
     assert len(rows[0]["demonstrations"]) == 8
+
+
+# -- diverse demonstrations and topics -------------------------------------------------
+
+KINDS = ["write", "classify", "translate", "summarize", "list", "explain"]
+
+
+def kinded(count_per_kind: dict[str, int], origin: str) -> list[dict]:
+    return [
+        {
+            "task_id": f"{origin}-{kind}-{i}",
+            "instruction": f"{kind.title()} item {i}.",
+            "origin": origin,
+        }
+        for kind, count in count_per_kind.items()
+        for i in range(count)
+    ]
+
+
+def kind_of(task: dict) -> str:
+    return task["instruction"].split()[0].lower()
+
+
+def test_diverse_demonstrations_span_kinds_a_random_draw_repeats() -> None:
+    # One common kind (100 seeds) and five rare ones (2 each): a random draw of 6 is mostly
+    # the common kind; a diverse draw takes each kind once.
+    human = kinded({"write": 100, **{kind: 2 for kind in KINDS[1:]}}, "seed")
+    diverse = sample_diverse_demonstrations(random.Random(1), human, [], 6, 0, kind=kind_of)
+    assert sorted(kind_of(task) for task in diverse) == sorted(KINDS)
+    plain = sample_demonstrations(random.Random(1), human, [], 6, 0)
+    assert Counter(kind_of(task) for task in plain)["write"] >= 4
+
+
+def test_diverse_machine_tasks_avoid_a_kind_already_drawn() -> None:
+    human = kinded({kind: 5 for kind in KINDS}, "seed")
+    machine = kinded({"write": 50, "classify": 1}, "machine")
+    for seed in range(50):
+        chosen = sample_diverse_demonstrations(
+            random.Random(seed), human, machine, 8, 2, 3.0, kind_of
+        )
+        picked = [task for task in chosen if task["origin"] == "machine"]
+        assert sorted(kind_of(task) for task in picked) == ["classify", "write"]
+        assert len({task["task_id"] for task in chosen}) == 8
+        # The kinds the machine tasks did not bring come first, then the others again.
+        human_kinds = {kind_of(task) for task in chosen if task["origin"] == "seed"}
+        assert human_kinds >= {"translate", "summarize", "list", "explain"}
+
+
+def test_task_kind_is_the_leading_verb() -> None:
+    assert task_kind("Write a poem about the sea.") == "write"
+    assert task_kind("What is the capital of France?") == "be"
+    assert task_kind("Why do cats purr?") == "other"
+
+
+def test_diverse_rounds_are_reproducible(pool_path: Path, tmp_path: Path) -> None:
+    first = make_step(pool_path, demonstration_sampling="diverse", batch_size=4)
+    rows, _ = next(first.process())
+    first.unload()
+    second = make_step(tmp_path / "other.sqlite", demonstration_sampling="diverse", batch_size=4)
+    again, _ = next(second.process())
+    second.unload()
+    assert [row["demonstration_ids"] for row in rows] == [row["demonstration_ids"] for row in again]
+    for row in rows:
+        assert len(set(row["demonstration_ids"])) == 8
+        assert len({task_kind(text) for text in row["demonstrations"]}) == 8
+
+
+def test_topics_go_to_the_least_represented_and_ride_on_the_rows(
+    pool_path: Path, tmp_path: Path
+) -> None:
+    topics = tmp_path / "topics.txt"
+    topics.write_text("cooking\nphysics\nmusic\n", encoding="utf-8")
+    step = make_step(pool_path, topics_path=str(topics), batch_size=30, num_instructions=50)
+    with open_pool_store(pool_path) as store:
+        for i in range(30):
+            store.accept(
+                candidate_id=f"c{i}",
+                instruction=f"Cook dish number {i}.",
+                bootstrap_round=0,
+                rouge_l_max=0.1,
+                most_similar_task_id=None,
+                topic="cooking",
+            )
+        assert store.topic_counts() == {"cooking": 30}
+    rows, _ = next(step.process())
+    drawn = Counter(row["topic"] for row in rows)
+    assert set(drawn) <= {"cooking", "physics", "music"}
+    assert drawn["cooking"] < drawn["physics"] and drawn["cooking"] < drawn["music"]
+    step.unload()
+
+
+def test_without_topics_the_topic_column_is_empty(pool_path: Path) -> None:
+    step = make_step(pool_path, batch_size=2)
+    rows, _ = next(step.process())
+    assert [row["topic"] for row in rows] == [None, None]
+    step.unload()
+
+
+def test_a_bad_topic_file_fails_at_load_before_the_pool_is_opened(
+    pool_path: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="no such topic file"):
+        make_step(pool_path, topics_path=str(tmp_path / "missing.txt"))
+    assert not pool_path.exists()

@@ -57,6 +57,10 @@ def run_statistics(run_dir: str | Path, reviews: Optional[str | Path] = None) ->
         "seeds": len(seeds),
         "accepted": len(accepted),
         "models": dict(Counter(task.get("model_name") or "unknown" for task in finished)),
+        # With topic steering (`--topics`): finished tasks per topic, most first.
+        "topics": dict(
+            Counter(task["topic"] for task in finished if task.get("topic")).most_common()
+        ),
         "table1": stats.table1(finished),
         "seed_similarity": stats.similarity_to_seeds(accepted, seeds),
         "pool_similarity": stats.rouge_l_histogram(pool_scores),
