@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Optional, Sequence
 
 from distilabel_selfinstruct.bootstrap.run import RUN_TARGET, BootstrapRun, RunMismatchError
 from distilabel_selfinstruct.bootstrap.stop import BUDGET_SPENT, LLM_FAILURE, STOP_REASON
@@ -143,6 +143,54 @@ def _llm_from_args(args: argparse.Namespace):
     if args.model_path is None:
         bundled_model_identity()  # says which package is missing, if one is
     return LlamaCppCompletionLLM(model_path=args.model_path)
+
+
+def _model_spec(spec: str) -> tuple[str, Optional[float]]:
+    name, _, weight = spec.partition("=")
+    if not name:
+        raise UserError(f"--instruction-models {spec}: expected NAME or NAME=WEIGHT")
+    if not weight:
+        return name, None
+    try:
+        value = float(weight)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise UserError(f"--instruction-models {spec}: the weight must be a positive number")
+    return name, value
+
+
+def _instruction_llm_from_args(args: argparse.Namespace) -> Any:
+    """A `ModelMix` of --instruction-models (`default`: the embedded model, a .gguf file, or
+    a model on --base-url), or `None`."""
+    if not args.instruction_models:
+        return None
+    from distilabel_selfinstruct.llms import LlamaCppCompletionLLM
+    from distilabel_selfinstruct.model_mix import ModelMix
+
+    specs = [_model_spec(spec) for spec in args.instruction_models]
+    if len(specs) < 2:
+        raise UserError("--instruction-models: name at least two models to mix")
+    models = []
+    for name, _ in specs:
+        if name == "default":
+            models.append(LlamaCppCompletionLLM())
+        elif name.endswith(".gguf"):
+            _check_model_path(name)
+            models.append(LlamaCppCompletionLLM(model_path=name))
+        elif not args.base_url:
+            raise UserError(
+                f"--instruction-models {name}: a server model needs --base-url"
+                " ('default' or a .gguf file run here)"
+            )
+        else:
+            from distilabel.models.llms import OpenAILLM
+
+            models.append(OpenAILLM(model=name, base_url=args.base_url))
+    weighted = any(weight is not None for _, weight in specs)
+    policy = args.model_policy or ("weight" if weighted else "turn")
+    weights = [weight or 1.0 for _, weight in specs] if weighted else None
+    return ModelMix(llms=models, policy=policy, weights=weights, random_seed=args.seed)
 
 
 def _semantic_embeddings_from_args(args: argparse.Namespace) -> Optional[E5Embeddings]:
@@ -313,8 +361,11 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     argilla = {"dataset_name": args.argilla_dataset} if args.argilla_dataset else None
     try:
         llm = _llm_from_args(args)
+        instruction_llm = _instruction_llm_from_args(args)
     except ModelNotFoundError as error:
         return _error(str(error))
+    if args.mix_instances and instruction_llm is None:
+        raise UserError("--mix-instances needs --instruction-models")
     pipeline = build_pipeline(
         llm=llm,
         num_instructions=args.num_instructions,
@@ -342,6 +393,8 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         semantic_threshold=args.semantic_threshold,
         demonstration_sampling=args.demonstrations,
         topics_path=args.topics,
+        instruction_llm=instruction_llm,
+        instances_llm=instruction_llm if args.mix_instances else None,
     )
     # The run always goes through the saved YAML: what runs here is what a teammate reruns.
     config = output / PIPELINE_FILENAME
@@ -709,6 +762,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--topics",
         help="steer instruction prompts toward topics: a file with one topic per line, or a"
         " YAML taxonomy (.yaml); under-represented topics are favoured",
+    )
+    generate.add_argument(
+        "--instruction-models",
+        nargs="+",
+        metavar="NAME[=WEIGHT]",
+        help="write instructions with several models, in turn (or by weight, with =W):"
+        " 'default' (the embedded model), a .gguf file, or a model on --base-url",
+    )
+    generate.add_argument(
+        "--model-policy",
+        choices=["turn", "weight"],
+        help="how --instruction-models share the prompts (default: turn; weight with =W)",
+    )
+    generate.add_argument(
+        "--mix-instances",
+        action="store_true",
+        help="generate instances with the --instruction-models mix too",
     )
     generate.add_argument(
         "--judge",

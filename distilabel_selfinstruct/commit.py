@@ -36,6 +36,8 @@ TASK_COLUMNS: tuple[str, ...] = (
     "semantic_most_similar_task_id",
     # With topic steering: the topic the instruction prompt asked for.
     "topic",
+    # The model that wrote the instruction (`model_name` is the instances' model).
+    "instruction_model",
 )
 
 

@@ -1,14 +1,19 @@
-"""Per-task sampling defaults for whatever distilabel LLM the user passes."""
+"""Per-task sampling defaults for whatever distilabel LLM the user passes.
 
-from __future__ import annotations
+(No `from __future__ import annotations` here: distilabel finds a step's input by the live
+`StepInput` annotation of `process`.)
+"""
 
 from typing import Any, Iterator, Optional
 
 from distilabel.models.llms.base import LLM
+from distilabel.steps import StepInput
+from distilabel.typing import StepOutput
 from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.compat.distilabel_openai_stop import carry_stop
 from distilabel_selfinstruct.llm_failures import StopsOnServerFailure
+from distilabel_selfinstruct.model_mix import ModelMix, attribute_models, mixed_llms
 
 
 def _accepts(annotation: Any, value: Any) -> bool:
@@ -31,6 +36,10 @@ def apply_default_generation_kwargs(llm: LLM, defaults: dict[str, Any]) -> None:
     whose `logprobs` is a switch. The stop sequences also go in `extra_body` where the
     client would drop them (`compat.distilabel_openai_stop`).
     """
+    if isinstance(llm, ModelMix):
+        for model in mixed_llms(llm):
+            apply_default_generation_kwargs(model, defaults)
+        return
     parameters = {parameter.name: parameter for parameter in llm.generate_parameters}
     current = dict(llm.generation_kwargs or {})
     for key, value in defaults.items():
@@ -51,7 +60,10 @@ def finished_flags(llm: LLM, outputs: dict[str, Any]) -> list[Optional[bool]]:
     """Per generation: did the reply end by itself (stop sequence or end of text) rather
     than at the token limit? Clients leave the stop string out of the text, so this is the
     only reliable sign that a reply's last item is complete."""
-    limit = (llm.generation_kwargs or {}).get("max_new_tokens")
+    # A mix: the smallest limit of its models (a reply may be taken as cut, never as whole
+    # when it was cut).
+    limits = [(model.generation_kwargs or {}).get("max_new_tokens") for model in mixed_llms(llm)]
+    limit = min(limits) if all(limits) else None
     statistics = outputs.get("statistics") or {}
     tokens = statistics.get("output_tokens") or []
     if not isinstance(tokens, list):
@@ -77,6 +89,11 @@ class FinishAwareTask(StopsOnServerFailure):
             return super()._format_outputs(outputs, input)
         finally:
             self._finished = None
+
+    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+        # A `ModelMix` answers each prompt with one of its models: name it on the row.
+        for rows in super().process(inputs):
+            yield attribute_models(self.llm, rows)
 
     def reply_finished(self) -> Optional[bool]:
         """Whether the reply now being formatted ended before the token limit (`None` when

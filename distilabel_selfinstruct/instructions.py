@@ -109,6 +109,8 @@ class GenerateInstructions(FinishAwareTask):
         - instructions (`List[str]`): the parsed new instructions.
         - instructions_truncated (`int`): items dropped because the reply was cut off.
         - model_name (`str`): the model that wrote them.
+        - instruction_model (`str`): the same, kept on the task record when later LLM
+            stages set their own `model_name` (with a `ModelMix`, the mix's choice).
 
     Categories:
         - text-generation
@@ -170,7 +172,7 @@ class GenerateInstructions(FinishAwareTask):
 
     @property
     def outputs(self) -> list[str]:
-        return ["instructions", "instructions_truncated", "model_name"]
+        return ["instructions", "instructions_truncated", "model_name", "instruction_model"]
 
     def format_input(self, input: dict[str, Any]) -> "FormattedInput":
         demonstrations = list(input["demonstrations"])
@@ -186,6 +188,10 @@ class GenerateInstructions(FinishAwareTask):
             topic=topic,
         )
         return [{"role": "user", "content": content}]
+
+    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
+        for rows in super().process(inputs):
+            yield [{**row, "instruction_model": row.get("model_name")} for row in rows]
 
     def format_output(
         self, output: Union[str, None], input: Optional[dict[str, Any]] = None

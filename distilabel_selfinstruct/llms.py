@@ -439,9 +439,17 @@ def check_pipeline_models(pipeline: Any, parameters: Optional[dict[str, Any]] = 
     Raises:
         ModelNotFoundError: a step's model is missing or is another file.
     """
+    from distilabel_selfinstruct.model_mix import ModelMix, mixed_llms
+
     for name in pipeline.dag:
         step = pipeline.dag.get_step(name)["step"]
         llm = getattr(step, "llm", None)
+        if isinstance(llm, ModelMix):
+            # A mix's models: each GGUF must be there too (no runtime parameter reaches them).
+            for model in mixed_llms(llm):
+                if isinstance(model, LlamaCppCompletionLLM):
+                    model.model_copy().resolve_model_path()
+            continue
         if not isinstance(llm, LlamaCppCompletionLLM):
             continue
         given = ((parameters or {}).get(name) or {}).get("llm", {}).get("model_path")

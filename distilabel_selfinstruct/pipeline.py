@@ -95,6 +95,8 @@ def build_pipeline(
     semantic_threshold: float = DEFAULT_SEMANTIC_THRESHOLD,
     demonstration_sampling: Literal["random", "diverse"] = "random",
     topics_path: Optional[str] = None,
+    instruction_llm: Optional[LLM] = None,
+    instances_llm: Optional[LLM] = None,
 ) -> Pipeline:
     """Returns the Self-Instruct bootstrap as a ready distilabel `Pipeline`.
 
@@ -138,6 +140,10 @@ def build_pipeline(
             demonstrations span kinds of task (by leading verb; `SampleDemonstrations`).
         topics_path: a topic file (one per line, or a YAML taxonomy; see `topics`) that
             steers each instruction prompt toward a topic, favouring those with fewer tasks.
+        instruction_llm: the instruction stage's LLM, if not `llm`: e.g. a
+            `model_mix.ModelMix` of several models used in turn or by weight (the model
+            that wrote each instruction is on its task, `instruction_model`).
+        instances_llm: the instance stage's LLM, if not `llm` (a `ModelMix` too).
 
     One `pipeline.run()` ends with exactly `num_instructions` finished tasks in the pool
     store, or with the reason it could not in the log and in the store (see
@@ -181,7 +187,7 @@ def build_pipeline(
         generate = GenerateInstructions(
             name="generate_instructions",
             run=run,
-            llm=llm.model_copy(deep=True),
+            llm=(instruction_llm or llm).model_copy(deep=True),
             prompt_style=prompt_style,
             max_concurrency=max_concurrency,
             input_batch_size=batch_size,
@@ -229,7 +235,7 @@ def build_pipeline(
         instances = GenerateInstances(
             name="generate_instances",
             run=run,
-            llm=llm.model_copy(deep=True),
+            llm=(instances_llm or llm).model_copy(deep=True),
             prompt_style=prompt_style,
             seeds_path=seeds_path,
             num_instances=num_instances,

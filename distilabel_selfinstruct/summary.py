@@ -82,7 +82,7 @@ class RunSummary:
     rouge_l_histogram: dict[str, int] = field(default_factory=dict)
     # Why the last invocation ended short of the target; `None` when it reached it.
     stop_reason: Optional[str] = None
-    # Finished tasks per instruction model (`model_name`) and, with topic steering, per topic.
+    # Finished tasks per model that wrote the instruction and, with topic steering, per topic.
     models: dict[str, int] = field(default_factory=dict)
     topics: dict[str, int] = field(default_factory=dict)
 
@@ -137,7 +137,12 @@ class RunSummary:
             wall_time_s=wall_time_s,
             rouge_l_histogram=rouge_l_histogram(scores),
             stop_reason=stop_reason,
-            models=dict(Counter(str(task.get("model_name")) for task in finished).most_common()),
+            models=dict(
+                Counter(
+                    str(task.get("instruction_model") or task.get("model_name"))
+                    for task in finished
+                ).most_common()
+            ),
             topics=dict(
                 Counter(task["topic"] for task in finished if task.get("topic")).most_common()
             ),

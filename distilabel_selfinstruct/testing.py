@@ -38,6 +38,7 @@ class ScriptedLLM(LLM):
         cut_off_markers: replies to prompts containing any of these are reported as cut off
             by the token limit (token count = `max_new_tokens`), like a real truncated reply;
             the others as ended by themselves. `[""]` marks every reply.
+        name: the model name it reports (several scripted models in a `ModelMix`).
     """
 
     replies: dict[str, list[str]] = Field(default_factory=dict)
@@ -45,6 +46,7 @@ class ScriptedLLM(LLM):
     yes_logprob: Optional[float] = None
     delay_s: float = 0.0
     cut_off_markers: list[str] = Field(default_factory=list)
+    name: str = "scripted"
     _calls: dict = PrivateAttr(default_factory=dict)
     _prompts: list = PrivateAttr(default_factory=list)
 
@@ -53,7 +55,7 @@ class ScriptedLLM(LLM):
 
     @property
     def model_name(self) -> str:
-        return "scripted"
+        return self.name
 
     @property
     def prompts(self) -> list[str]:
