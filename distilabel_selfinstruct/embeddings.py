@@ -421,6 +421,9 @@ class MiniLMEmbeddings(Embeddings):
     Attributes:
         batch_size: texts per forward pass; texts are sorted by length first, so a batch
             pads little.
+        blas_threads: BLAS threads during `encode` (`None`: numpy's default). One is
+            faster here: the matrices are small, and in a pipeline the other cores run the
+            LLM; with two threads on a busy machine one text took 0.33 s instead of 0.013 s.
 
     Examples:
         Embed two instructions:
@@ -435,6 +438,7 @@ class MiniLMEmbeddings(Embeddings):
     """
 
     batch_size: int = Field(default=32, gt=0)
+    blas_threads: Optional[int] = Field(default=1, gt=0)
 
     _model: Optional[MiniLM] = PrivateAttr(default=None)
 
@@ -455,4 +459,10 @@ class MiniLMEmbeddings(Embeddings):
         assert self._model is not None
         if not inputs:
             return []
-        return self._model.encode(list(inputs), batch_size=self.batch_size).tolist()
+        if self.blas_threads is None:
+            return self._model.encode(list(inputs), batch_size=self.batch_size).tolist()
+        from threadpoolctl import threadpool_limits
+
+        # For this call only: the limit is undone on exit, nothing global stays changed.
+        with threadpool_limits(limits=self.blas_threads, user_api="blas"):
+            return self._model.encode(list(inputs), batch_size=self.batch_size).tolist()

@@ -190,3 +190,14 @@ def test_read_safetensors(tmp_path):
     np.testing.assert_array_equal(tensors["a"], f32)
     np.testing.assert_array_equal(tensors["b"], i64)
     np.testing.assert_array_equal(tensors["c"], [1.5, -2.0])
+
+
+def test_one_blas_thread_gives_the_same_vectors() -> None:
+    import numpy as np
+
+    texts = ["Explain how a heat pump moves heat out of a cold house.", "Sort 3, 1, 2."]
+    one = MiniLMEmbeddings(blas_threads=1)
+    default = MiniLMEmbeddings(blas_threads=None)
+    one.load()
+    default.load()
+    assert np.allclose(one.encode(texts), default.encode(texts), atol=1e-6)
