@@ -7,6 +7,8 @@ scored (so novelty holds against the whole pool however the steps overlap), then
 the run's stop rule (is enough already on its way?), then written.
 """
 
+import bisect
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 import numpy as np
@@ -15,6 +17,7 @@ from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
 from distilabel_selfinstruct.filters.base import DropRecorder
+from distilabel_selfinstruct.filters.embedding_index import EmbeddingIndex
 from distilabel_selfinstruct.filters.rouge_index import RougeLIndex
 from distilabel_selfinstruct.pool import task_id_for
 
@@ -29,7 +32,8 @@ class AdmitToPool(DropRecorder):
     a candidate too similar (ROUGE-L above the run's threshold) to a task admitted after it
     was scored is dropped as `rouge_l_too_similar`; with `SemanticDedup` before it, one
     whose embedding cosine to such a task is above the run's `semantic_threshold` is
-    dropped as `semantic_too_similar` (from the vectors that step stored); while the stop rule says the target is
+    dropped as `semantic_too_similar` (from the vectors that step stored), and one that
+    step did not score (its batch failed) as `semantic_unscored`; while the stop rule says the target is
     met or enough tasks are in flight, it is dropped as `target_reached` /
     `enough_in_flight`, so the LLM stages after it are not spent on tasks the run cannot
     use; a candidate whose exact text another candidate holds is dropped as
@@ -68,6 +72,7 @@ class AdmitToPool(DropRecorder):
     _index: Optional[RougeLIndex] = PrivateAttr(default=None)
     _indexed: list[dict[str, Any]] = PrivateAttr(default_factory=list)
     _indexed_seq: int = PrivateAttr(default=0)
+    _semantic: dict[str, "_PoolVectors"] = PrivateAttr(default_factory=dict)
 
     @property
     def inputs(self) -> list[str]:
@@ -106,6 +111,25 @@ class AdmitToPool(DropRecorder):
                     stage=Stage.ROUGE_L,
                 )
                 continue
+            if row.get("semantic_reason") or (
+                "semantic_model" in row and not row["semantic_model"]
+            ):
+                # Kept by SemanticDedup(keep_rejected=True), or its batch failed (distilabel
+                # then passes the rows on with its columns empty): never admit it unchecked.
+                reason = (
+                    Reason.SEMANTIC_TOO_SIMILAR
+                    if row.get("semantic_reason")
+                    else Reason.SEMANTIC_UNSCORED
+                )
+                self.drop(
+                    candidate_id,
+                    reason,
+                    text=text,
+                    score=row.get("semantic_max"),
+                    row=row,
+                    stage=Stage.SEMANTIC,
+                )
+                continue
             if row.get("semantic_pool_seq") is not None:
                 row = self._semantic_rescored(row)
                 if row["semantic_max"] > run.semantic_threshold:
@@ -129,6 +153,7 @@ class AdmitToPool(DropRecorder):
                 rouge_l_max=row["rouge_l_max"],
                 most_similar_task_id=row.get("most_similar_task_id"),
                 topic=row.get("topic"),
+                instruction_model=row.get("instruction_model"),
             )
             if task_id is None:
                 # Same text as a pool task: only reachable with a threshold of 1.0.
@@ -167,31 +192,52 @@ class AdmitToPool(DropRecorder):
     def _semantic_rescored(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row's semantic score over the tasks admitted after it was scored too."""
         assert self.store is not None
-        newer = self.store.tasks(after_seq=int(row["semantic_pool_seq"]))
-        if not newer:
-            return row
         model = row["semantic_model"]
+        cache = self._semantic.setdefault(model, _PoolVectors())
+        # The pool's vectors, read incrementally (as for ROUGE-L): with many requests in
+        # flight a row may arrive after hundreds of admissions.
+        newer = self.store.tasks(after_seq=cache.read_through)
+        if newer:
+            stored = self.store.embeddings(model, [task["task_id"] for task in newer])
+            # A task admitted by an invocation without the semantic filter has no vector;
+            # SemanticDedup embeds it on its first refresh, before it scores any row, so it
+            # is never newer than a row's `semantic_pool_seq`.
+            kept = [task for task in newer if task["task_id"] in stored]
+            if kept:
+                cache.index.add(
+                    np.stack([np.frombuffer(stored[t["task_id"]], dtype=np.float32) for t in kept])
+                )
+                cache.seqs.extend(task["seq"] for task in kept)
+                cache.tasks.extend(kept)
+            cache.read_through = newer[-1]["seq"]
+        first = bisect.bisect_right(cache.seqs, int(row["semantic_pool_seq"]))
+        if first == len(cache.seqs):
+            return row
         own_id = task_id_for(row.get("instruction") or "")
-        stored = self.store.embeddings(model, [own_id, *(task["task_id"] for task in newer)])
-        if own_id not in stored:
+        own = self.store.embeddings(model, [own_id]).get(own_id)
+        if own is None:
             raise ValueError(
                 f"step '{self.name}': no stored embedding for candidate"
                 f" {row.get('candidate_id')!r}; give the SemanticDedup before it the same `run`"
             )
-        own = np.frombuffer(stored[own_id], dtype=np.float32)
-        # Tasks admitted by an invocation without the semantic filter have no vector yet;
-        # SemanticDedup embeds them on its next refresh, before it scores anything again.
-        scored = [task for task in newer if task["task_id"] in stored]
-        if not scored:
-            return row
-        matrix = np.stack([np.frombuffer(stored[t["task_id"]], dtype=np.float32) for t in scored])
-        scores = matrix @ own
+        scores = cache.index.vectors[first:] @ np.frombuffer(own, dtype=np.float32)
         best = int(np.argmax(scores))
         if float(scores[best]) <= (row.get("semantic_max") or 0.0):
             return row
+        similar = cache.tasks[first + best]
         return {
             **row,
             "semantic_max": float(scores[best]),
-            "semantic_most_similar_task_id": scored[best]["task_id"],
-            "semantic_most_similar_instruction": scored[best]["instruction"],
+            "semantic_most_similar_task_id": similar["task_id"],
+            "semantic_most_similar_instruction": similar["instruction"],
         }
+
+
+@dataclass
+class _PoolVectors:
+    """One embeddings model's vectors of the pool's tasks, in pool order."""
+
+    index: EmbeddingIndex = field(default_factory=EmbeddingIndex)
+    seqs: list[int] = field(default_factory=list)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    read_through: int = 0

@@ -257,6 +257,7 @@ class SplitInstructions(DropRecorder):
                 "candidate_id": task["candidate_id"],
                 "instruction": task["instruction"],
                 "topic": task.get("topic"),
+                "instruction_model": task.get("instruction_model"),
             }
             for task in tasks
         ]

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     rouge_l_max REAL,
     most_similar_task_id TEXT,
     created_at REAL NOT NULL,
-    topic TEXT
+    topic TEXT,
+    instruction_model TEXT
 );
 CREATE TABLE IF NOT EXISTS drops (
     candidate_id TEXT NOT NULL,
@@ -163,6 +164,7 @@ class PoolStore(ABC):
         rouge_l_max: float,
         most_similar_task_id: Optional[str],
         topic: Optional[str] = None,
+        instruction_model: Optional[str] = None,
     ) -> Optional[str]:
         """Adds a machine task; its task id, or `None` if another candidate holds the text."""
 
@@ -324,10 +326,11 @@ class SQLitePoolStore(PoolStore):
                     for statement in SCHEMA.split(";"):
                         if statement.strip():
                             connection.execute(statement)
-                    # Pools created before topic steering lack the column.
+                    # Pools created before topic steering and model mixes lack the columns.
                     columns = {row[1] for row in connection.execute("PRAGMA table_info(tasks)")}
-                    if "topic" not in columns:
-                        connection.execute("ALTER TABLE tasks ADD COLUMN topic TEXT")
+                    for column in ("topic", "instruction_model"):
+                        if column not in columns:
+                            connection.execute(f"ALTER TABLE tasks ADD COLUMN {column} TEXT")
             else:
                 missing = sorted(set(_TABLES) - self._table_names())
                 if missing:
@@ -448,6 +451,7 @@ class SQLitePoolStore(PoolStore):
         rouge_l_max: float,
         most_similar_task_id: Optional[str],
         topic: Optional[str] = None,
+        instruction_model: Optional[str] = None,
     ) -> Optional[str]:
         """Adds a machine task to the pool and returns its task id (again for a replay of
         the same candidate), or `None` when the pool already holds the same instruction as
@@ -456,8 +460,8 @@ class SQLitePoolStore(PoolStore):
         with self._write():
             cursor = self._connection.execute(
                 "INSERT OR IGNORE INTO tasks (task_id, candidate_id, origin, instruction,"
-                " bootstrap_round, rouge_l_max, most_similar_task_id, created_at, topic)"
-                " VALUES (?, ?, 'machine', ?, ?, ?, ?, ?, ?)",
+                " bootstrap_round, rouge_l_max, most_similar_task_id, created_at, topic,"
+                " instruction_model) VALUES (?, ?, 'machine', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     task_id,
                     candidate_id,
@@ -467,6 +471,7 @@ class SQLitePoolStore(PoolStore):
                     most_similar_task_id,
                     time.time(),
                     topic,
+                    instruction_model,
                 ),
             )
             if cursor.rowcount == 1:
@@ -515,7 +520,8 @@ class SQLitePoolStore(PoolStore):
         marks = ",".join("?" for _ in stages)
         rows = self._connection.execute(
             "SELECT t.seq, t.task_id, t.candidate_id, t.instruction, t.bootstrap_round,"
-            " t.rouge_l_max, t.most_similar_task_id, s.instruction, t.topic FROM tasks t"
+            " t.rouge_l_max, t.most_similar_task_id, s.instruction, t.topic, t.instruction_model"
+            " FROM tasks t"
             " LEFT JOIN tasks s ON s.task_id = t.most_similar_task_id"
             " WHERE t.origin = 'machine'"
             " AND t.task_id NOT IN (SELECT task_id FROM completed)"
@@ -534,6 +540,7 @@ class SQLitePoolStore(PoolStore):
             "most_similar_task_id",
             "most_similar_instruction",
             "topic",
+            "instruction_model",
         )
         return [dict(zip(keys, row, strict=True)) for row in rows]
 

@@ -62,6 +62,7 @@ class Reason(_Code):
     ROUGE_L_TOO_SIMILAR = "rouge_l_too_similar"
     # semantic
     SEMANTIC_TOO_SIMILAR = "semantic_too_similar"
+    SEMANTIC_UNSCORED = "semantic_unscored"  # its batch failed in SemanticDedup
     # admission
     ENOUGH_IN_FLIGHT = "enough_in_flight"
     TARGET_REACHED = "target_reached"  # also commit

@@ -81,7 +81,8 @@ class EmbeddingIndex:
         return match
 
     def nearest_many(self, vectors: Vectors) -> list[Neighbour]:
-        """The most similar pool entry to each of several vectors (one matrix product)."""
+        """The most similar pool entry to each of several vectors (a matrix product per
+        chunk of `QUERY_CHUNK` queries)."""
         queries = normalized(vectors)
         if self._size == 0:
             return [Neighbour(-1, 0.0) for _ in range(len(queries))]
@@ -89,6 +90,12 @@ class EmbeddingIndex:
             raise ValueError(
                 f"embedding of dimension {queries.shape[1]} for a pool of dimension {self._dim}"
             )
-        scores = queries @ self.vectors.T
-        best = np.argmax(scores, axis=1)
-        return [Neighbour(int(index), float(scores[row, index])) for row, index in enumerate(best)]
+        matches: list[Neighbour] = []
+        # In chunks: 1000 queries against 52K tasks at once would be a 200 MB score matrix.
+        for start in range(0, len(queries), QUERY_CHUNK):
+            scores = queries[start : start + QUERY_CHUNK] @ self.vectors.T
+            best = np.argmax(scores, axis=1)
+            matches.extend(
+                Neighbour(int(index), float(scores[row, index])) for row, index in enumerate(best)
+            )
+        return matches

@@ -190,6 +190,9 @@ class SemanticDedup(DropRecorder):
         )
 
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
+        # Drops noted by a batch that failed must not be written with the next one: distilabel
+        # passed that batch's rows on, and AdmitToPool drops them as `semantic_unscored`.
+        self._pending_drops = []
         if self.store is not None:
             self._refresh_from_store()
         threshold = self.effective_threshold

@@ -149,6 +149,8 @@ def test_admission_without_the_candidates_vector_is_an_error(run: BootstrapRun) 
             rouge_l_max=0.1,
             most_similar_task_id=None,
         )
+        # The task admitted after scoring has its vector; the candidate has none.
+        store.put_embeddings("m", {task_id_for(UNRELATED): bytes(4 * 384)})
     admit = AdmitToPool(run=run)
     admit.load()
     row = {
@@ -183,3 +185,43 @@ def test_the_default_threshold_keeps_its_measured_precision_on_the_labelled_pair
     recall = (flagged & labels).sum() / labels.sum()
     assert precision >= 0.75 and recall >= 0.44
     assert max(rouge(pair["a"], pair["b"]) for pair in pairs if pair["paraphrase"]) < 0.7
+
+
+def test_rows_of_a_failed_semantic_batch_are_not_admitted_unchecked(run: BootstrapRun) -> None:
+    # distilabel passes a failed step's rows on with its output columns set to None.
+    admit = AdmitToPool(run=run)
+    admit.load()
+    failed = {
+        **candidate(HEAT_PUMP, "c1"),
+        **dict.fromkeys(SemanticDedup(embeddings=MiniLMEmbeddings()).outputs),
+    }
+    rejected = {
+        **candidate(HEAT_PUMP_PARAPHRASE, "c2"),
+        "semantic_max": 0.9,
+        "semantic_reason": "semantic_too_similar",
+        "semantic_pool_seq": 1,
+        "semantic_model": "all-MiniLM-L6-v2",
+    }
+    assert next(admit.process([failed, rejected])) == []
+    with open_pool_store(run.pool_path) as store:
+        drops = {(d["candidate_id"], d["stage"], d["reason"]) for d in store.drops()}
+        assert store.count("machine") == 0
+    assert drops == {
+        ("c1", "semantic", "semantic_unscored"),
+        ("c2", "semantic", "semantic_too_similar"),
+    }
+
+
+def test_nearest_many_in_chunks_matches_one_by_one() -> None:
+    import numpy as np
+
+    from distilabel_selfinstruct.filters.embedding_index import QUERY_CHUNK, EmbeddingIndex
+
+    rng = np.random.default_rng(1)
+    index = EmbeddingIndex()
+    index.add(rng.normal(size=(500, 16)))
+    queries = rng.normal(size=(2 * QUERY_CHUNK + 7, 16))
+    batched = index.nearest_many(queries)
+    single = [index.nearest(query) for query in queries]
+    assert [match.index for match in batched] == [match.index for match in single]
+    assert [m.score for m in batched] == pytest.approx([m.score for m in single], abs=1e-6)
