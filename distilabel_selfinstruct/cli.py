@@ -161,8 +161,8 @@ def _model_spec(spec: str) -> tuple[str, Optional[float]]:
 
 
 def _instruction_llm_from_args(args: argparse.Namespace) -> Any:
-    """A `ModelMix` of --instruction-models (`default`: the embedded model, a .gguf file, or
-    a model on --base-url), or `None`."""
+    """A `ModelMix` of --instruction-models (`default`: the embedded model, or a model on
+    --base-url), or `None`."""
     if not args.instruction_models:
         return None
     from distilabel_selfinstruct.llms import LlamaCppCompletionLLM
@@ -176,8 +176,12 @@ def _instruction_llm_from_args(args: argparse.Namespace) -> Any:
         if name == "default":
             models.append(LlamaCppCompletionLLM())
         elif name.endswith(".gguf"):
-            _check_model_path(name)
-            models.append(LlamaCppCompletionLLM(model_path=name))
+            # A GGUF's path stays out of the saved YAML (a path of this machine), and the
+            # run goes through that YAML; only the steps' own `llm.model_path` is passed on.
+            raise UserError(
+                f"--instruction-models {name}: a GGUF file other than the default cannot be"
+                " mixed yet; use 'default' and models on --base-url"
+            )
         elif not args.base_url:
             raise UserError(
                 f"--instruction-models {name}: a server model needs --base-url"
@@ -768,7 +772,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="NAME[=WEIGHT]",
         help="write instructions with several models, in turn (or by weight, with =W):"
-        " 'default' (the embedded model), a .gguf file, or a model on --base-url",
+        " 'default' (the embedded model) or models on --base-url",
     )
     generate.add_argument(
         "--model-policy",

@@ -543,6 +543,8 @@ CASES = [
          "gpt-x", code=2, names=("--instruction-models", "gpt-x", "--base-url")),
     case("generate-instruction-model-bad-weight", GEN, "--instruction-models", "default=0",
          "default", code=2, names=("--instruction-models", "default=0")),
+    case("generate-instruction-model-gguf", GEN, "--instruction-models", "default",
+         "other.gguf", code=2, names=("--instruction-models", "other.gguf")),
     case("generate-mix-instances-alone", GEN, "--mix-instances", code=2,
          names=("--mix-instances", "--instruction-models")),
     case("missing-subcommand", code=2, names="command"),
