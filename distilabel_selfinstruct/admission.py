@@ -111,37 +111,17 @@ class AdmitToPool(DropRecorder):
                     stage=Stage.ROUGE_L,
                 )
                 continue
-            if row.get("semantic_reason") or (
-                "semantic_model" in row and not row["semantic_model"]
-            ):
-                # Kept by SemanticDedup(keep_rejected=True), or its batch failed (distilabel
-                # then passes the rows on with its columns empty): never admit it unchecked.
-                reason = (
-                    Reason.SEMANTIC_TOO_SIMILAR
-                    if row.get("semantic_reason")
-                    else Reason.SEMANTIC_UNSCORED
-                )
+            row, refusal = self._semantic_checked(row)
+            if refusal is not None:
                 self.drop(
                     candidate_id,
-                    reason,
+                    refusal,
                     text=text,
                     score=row.get("semantic_max"),
                     row=row,
                     stage=Stage.SEMANTIC,
                 )
                 continue
-            if row.get("semantic_pool_seq") is not None:
-                row = self._semantic_rescored(row)
-                if row["semantic_max"] > run.semantic_threshold:
-                    self.drop(
-                        candidate_id,
-                        Reason.SEMANTIC_TOO_SIMILAR,
-                        text=text,
-                        score=row["semantic_max"],
-                        row=row,
-                        stage=Stage.SEMANTIC,
-                    )
-                    continue
             refusal = rule.admission(store.state())
             if refusal is not None:
                 self.drop(candidate_id, refusal, text=text, score=row["rouge_l_max"], row=row)
@@ -188,6 +168,24 @@ class AdmitToPool(DropRecorder):
             "most_similar_task_id": similar["task_id"],
             "most_similar_instruction": similar["instruction"],
         }
+
+    def _semantic_checked(self, row: dict[str, Any]) -> tuple[dict[str, Any], Optional[Reason]]:
+        """The row rescored over the tasks admitted since `SemanticDedup` scored it, and why
+        it may not join the pool (`None`: it may, also in a pipeline without the filter)."""
+        assert self.run is not None
+        if row.get("semantic_reason"):
+            return row, Reason.SEMANTIC_TOO_SIMILAR  # kept by SemanticDedup(keep_rejected=True)
+        if "semantic_model" not in row:
+            return row, None
+        if not row["semantic_model"]:
+            # Its batch failed in SemanticDedup, and distilabel passed the rows on with the
+            # step's columns empty: never admit it unchecked.
+            return row, Reason.SEMANTIC_UNSCORED
+        if row.get("semantic_pool_seq") is None:
+            return row, None  # scored without the pool store (a standalone filter)
+        row = self._semantic_rescored(row)
+        too_similar = row["semantic_max"] > self.run.semantic_threshold
+        return row, Reason.SEMANTIC_TOO_SIMILAR if too_similar else None
 
     def _semantic_rescored(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row's semantic score over the tasks admitted after it was scored too."""

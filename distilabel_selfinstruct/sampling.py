@@ -44,9 +44,10 @@ def task_kind(instruction: str) -> str:
     return verb or "other"
 
 
-def _weighted_pick(rng: random.Random, items: list[Any], weights: list[float]) -> int:
-    (pick,) = rng.choices(range(len(items)), weights=weights, k=1)
-    return pick
+def recency_weights(count: int, recency_bias: float) -> list[float]:
+    """Draw weights of `count` machine tasks in pool order: the one `k` places from the
+    newest weighs `exp(-recency_bias * k / count)` (all 1.0 without a bias)."""
+    return [math.exp(-recency_bias * (count - 1 - i) / count) for i in range(count)]
 
 
 def sample_diverse_demonstrations(
@@ -69,34 +70,30 @@ def sample_diverse_demonstrations(
     chosen_machine: list[dict[str, Any]] = []
     if take_machine:
         indices = list(range(len(machine)))
-        weights = [
-            math.exp(-recency_bias * (len(machine) - 1 - i) / len(machine)) if recency_bias else 1.0
-            for i in range(len(machine))
-        ]
+        weights = recency_weights(len(machine), recency_bias)
         used: set[str] = set()
         for _ in range(take_machine):
             fresh = [p for p, i in enumerate(indices) if kind(machine[i]) not in used]
             pool = fresh or list(range(len(indices)))
-            pick = pool[_weighted_pick(rng, pool, [weights[p] for p in pool])]
+            (pick,) = rng.choices(pool, weights=[weights[p] for p in pool], k=1)
             task = machine[indices.pop(pick)]
             weights.pop(pick)
             used.add(kind(task))
             chosen_machine.append(task)
-    by_kind: dict[str, list[dict[str, Any]]] = {}
+    remaining: dict[str, list[dict[str, Any]]] = {}
     for task in human:
-        by_kind.setdefault(kind(task), []).append(task)
+        remaining.setdefault(kind(task), []).append(task)
     take_human = min(num_demonstrations - take_machine, len(human))
-    machine_kinds = {kind(task) for task in chosen_machine}
+    # Kinds not yet in the prompt come first; the machine tasks' kinds count as present.
+    present = {kind(task) for task in chosen_machine}
     chosen_human: list[dict[str, Any]] = []
-    remaining = {name: list(tasks) for name, tasks in by_kind.items()}
     while len(chosen_human) < take_human:
-        # Kinds not yet in the prompt first (the machine tasks' kinds count as used).
-        present = machine_kinds | {kind(task) for task in chosen_human}
         names = sorted(name for name, tasks in remaining.items() if tasks)
         fresh = [name for name in names if name not in present]
         name = rng.choice(fresh or names)
         tasks = remaining[name]
         chosen_human.append(tasks.pop(rng.randrange(len(tasks))))
+        present.add(name)
     demonstrations = chosen_human + chosen_machine
     rng.shuffle(demonstrations)
     return demonstrations
@@ -117,10 +114,7 @@ def sample_demonstrations(
     """
     take_machine = min(num_machine, len(machine), num_demonstrations)
     if take_machine and recency_bias > 0:
-        weights = [
-            math.exp(-recency_bias * (len(machine) - 1 - i) / len(machine))
-            for i in range(len(machine))
-        ]
+        weights = recency_weights(len(machine), recency_bias)
         chosen: list[dict[str, Any]] = []
         indices = list(range(len(machine)))
         for _ in range(take_machine):
