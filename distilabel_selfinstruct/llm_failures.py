@@ -37,6 +37,7 @@ from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
 from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, stream_has_ended
 from distilabel_selfinstruct.concurrency import ConcurrentRequests
+from distilabel_selfinstruct.pool import sqlite_path
 from distilabel_selfinstruct.server_errors import is_connection_error, status_code
 
 _AUTH = {401: "refused the API key", 403: "refused access"}
@@ -163,7 +164,11 @@ class StopsOnServerFailure(ConcurrentRequests):
             self._store.increment_many(counts)
 
     def slots_directory(self) -> Optional[Path]:
-        return Path(self.run.pool_path).parent if self.run is not None else None
+        # The slots are a pipe beside a local pool; with a pool on a server the stages may
+        # run on different machines, and each keeps its own bound.
+        if self.run is None or self.run.networked_pool:
+            return None
+        return sqlite_path(self.run.pool_path).parent
 
     def stream_ended(self) -> bool:
         # Without this, a step blocked on its window at the end waits for replies to

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
 
 from distilabel.pipeline import Pipeline
+from distilabel.steps import StepResources
 
 from distilabel_selfinstruct.admission import AdmitToPool
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
@@ -97,6 +98,9 @@ def build_pipeline(
     topics_path: Optional[str] = None,
     instruction_llm: Optional[LLM] = None,
     instances_llm: Optional[LLM] = None,
+    pool: Optional[str] = None,
+    ray: bool = False,
+    step_resources: Optional[dict[str, dict[str, Any]]] = None,
 ) -> Pipeline:
     """Returns the Self-Instruct bootstrap as a ready distilabel `Pipeline`.
 
@@ -144,6 +148,18 @@ def build_pipeline(
             `model_mix.ModelMix` of several models used in turn or by weight (the model
             that wrote each instruction is on its task, `instruction_model`).
         instances_llm: the instance stage's LLM, if not `llm` (a `ModelMix` too).
+        pool: where the pool store is, if not `output_dir/pool.sqlite`: a SQLite path, or a
+            `postgresql://user@host:port/db` URL that every node of a cluster reaches (its
+            password, if any, stays out of the YAML; see `BootstrapRun.pool_path`).
+        ray: return the pipeline as a distilabel `RayPipeline` (`compat.distilabel_ray`'s
+            `WatchedRayPipeline`, which stops and raises when a node is lost): its steps
+            become Ray actors on the cluster `RAY_ADDRESS` names (a local one without
+            it). With actors on several machines, `pool` must be a server.
+        step_resources: distilabel `StepResources` per step name, e.g.
+            `{"generate_instances": {"replicas": 4, "gpus": 1}}` or, on Ray, a custom
+            resource that places a step on some nodes (`{"resources": {"gpu_node": 1}}`).
+            `sample_demonstrations` and `admit_to_pool` keep one replica: the loop has
+            one generator and one writer of accepted instructions.
 
     One `pipeline.run()` ends with exactly `num_instructions` finished tasks in the pool
     store, or with the reason it could not in the log and in the store (see
@@ -154,8 +170,9 @@ def build_pipeline(
     from distilabel.models.llms.base import AsyncLLM
 
     streaming = max_concurrency > 1 and isinstance(llm, AsyncLLM)
+    _check_step_resources(step_resources or {})
     run = BootstrapRun(
-        pool_path=str(pool_path_for(output_dir)),
+        pool_path=str(pool or pool_path_for(output_dir)),
         num_instructions=num_instructions,
         seeds_path=seeds_path,
         rouge_threshold=rouge_threshold,
@@ -283,4 +300,43 @@ def build_pipeline(
             # The resume command the step prints names the JSONL the CLI writes.
             options = {"resume_input": str(Path(output_dir) / OFFICIAL_FILENAME), **argilla}
             commit >> SelfInstructToArgilla(name="push_to_argilla", **options)
+    for step_name, resources in (step_resources or {}).items():
+        if step_name not in pipeline.dag:
+            raise ValueError(f"step_resources: this pipeline has no step '{step_name}'")
+        pipeline.dag.get_step(step_name)["step"].resources = StepResources(**resources)
+    if ray:
+        from distilabel_selfinstruct.compat.distilabel_ray import to_ray
+
+        return to_ray(pipeline)
     return pipeline
+
+
+# The loop's steps that must stay single: one generator, one writer of accepted tasks.
+SINGLE_REPLICA_STEPS = ("sample_demonstrations", "admit_to_pool")
+STEP_NAMES = (
+    "sample_demonstrations",
+    "generate_instructions",
+    "split_instructions",
+    "filter_instructions",
+    "rouge_l_filter",
+    "semantic_dedup",
+    "admit_to_pool",
+    "identify_classification",
+    "generate_instances",
+    "filter_instances",
+    "judge_instances",
+    "filter_judged_instances",
+    "commit_to_pool",
+    "push_to_argilla",
+)
+
+
+def _check_step_resources(step_resources: dict[str, dict[str, Any]]) -> None:
+    for step_name, resources in step_resources.items():
+        if step_name not in STEP_NAMES:
+            raise ValueError(f"step_resources: no step '{step_name}'; steps: {STEP_NAMES}")
+        if step_name in SINGLE_REPLICA_STEPS and resources.get("replicas", 1) != 1:
+            raise ValueError(
+                f"step_resources: '{step_name}' keeps one replica (the loop has one generator"
+                " and one writer of accepted instructions)"
+            )

@@ -1,50 +1,62 @@
 """The durable task pool that closes the Self-Instruct loop.
 
 distilabel's graph has no cycles, but Self-Instruct feeds accepted tasks back as
-demonstrations and novelty references. The pool is that back edge: a SQLite file that
-`SampleDemonstrations` reads before every round, `RougeLFilter` appends accepted instructions
-to, the filters record their drops in, and `CommitToPool` stores finished tasks in. SQLite
-gives multi-process access (every distilabel step runs in its own process) and survives a
-crash: every write is keyed by content, so a resumed run replays into the same rows instead
-of duplicating them.
+demonstrations and novelty references. The pool is that back edge: a database that
+`SampleDemonstrations` reads before every round, `AdmitToPool` appends accepted
+instructions to, the filters record their drops in, and `CommitToPool` stores finished
+tasks in. Every write is keyed by content, so a resumed run replays into the same rows
+instead of duplicating them.
 
-`PoolStore` is the interface the steps program against; `SQLitePoolStore` is the embedded
-default. Writes run in `BEGIN IMMEDIATE` transactions (one writer at a time, all or nothing)
-and multi-statement reads in one read transaction (one consistent snapshot), so another
-backend only has to give the same guarantees.
+`PoolStore` is the interface the steps program against. `SQLPoolStore` implements it once,
+in SQL both backends speak; a backend gives it a connection and two guarantees:
+
+* a write transaction excludes every other writer from its start (one writer at a time,
+  all or nothing), so the checks a write makes (the target's cap, a text already held)
+  hold when it commits, and tasks become visible in the order of their `seq`;
+* a multi-statement read sees one snapshot.
+
+`SQLitePoolStore` (the embedded default, one file in the run directory) gets them from
+`BEGIN IMMEDIATE` and SQLite's WAL snapshots; `pool_postgres.PostgresPoolStore` (a server
+every node of a cluster reaches) from a transaction-scoped advisory lock and
+`REPEATABLE READ`. `open_pool_store` picks the backend by location: a file path or
+`sqlite:///path`, or a `postgresql://` URL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+from urllib.parse import urlsplit, urlunsplit
 
 from distilabel_selfinstruct.bootstrap.stages import POST_ACCEPT_STAGES
 
 if TYPE_CHECKING:
     from distilabel_selfinstruct.seeds import SeedTask
 
-SCHEMA = """
+# The pool's tables, in each backend's column types (`schema(dialect)`): one definition,
+# so the two backends cannot drift apart.
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq {serial_key},
     task_id TEXT NOT NULL UNIQUE,
     candidate_id TEXT UNIQUE,
     origin TEXT NOT NULL CHECK (origin IN ('seed', 'machine')),
     instruction TEXT NOT NULL,
     is_classification INTEGER,
     bootstrap_round INTEGER,
-    rouge_l_max REAL,
+    rouge_l_max {real},
     most_similar_task_id TEXT,
-    created_at REAL NOT NULL,
+    created_at {real} NOT NULL,
     topic TEXT,
     instruction_model TEXT
 );
@@ -52,19 +64,19 @@ CREATE TABLE IF NOT EXISTS drops (
     candidate_id TEXT NOT NULL,
     stage TEXT NOT NULL,
     reason TEXT NOT NULL,
-    score REAL,
+    score {real},
     text TEXT,
     bootstrap_round INTEGER,
     PRIMARY KEY (candidate_id, stage)
 );
 CREATE TABLE IF NOT EXISTS completed (
     task_id TEXT NOT NULL PRIMARY KEY,
-    seq INTEGER NOT NULL,
+    seq {integer} NOT NULL,
     record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
+    value {integer} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
@@ -73,10 +85,30 @@ CREATE TABLE IF NOT EXISTS meta (
 CREATE TABLE IF NOT EXISTS embeddings (
     model TEXT NOT NULL,
     task_id TEXT NOT NULL,
-    vector BLOB NOT NULL,
+    vector {blob} NOT NULL,
     PRIMARY KEY (model, task_id)
 );
 """
+_TYPES = {
+    "sqlite": {
+        "serial_key": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "real": "REAL",  # 8 bytes in SQLite
+        "blob": "BLOB",
+        "integer": "INTEGER",  # 8 bytes in SQLite
+    },
+    "postgresql": {
+        "serial_key": "BIGSERIAL PRIMARY KEY",
+        "real": "DOUBLE PRECISION",  # PostgreSQL's REAL is 4 bytes: scores would round
+        "blob": "BYTEA",
+        "integer": "BIGINT",
+    },
+}
+
+
+def schema(dialect: str) -> list[str]:
+    """The statements that create the pool's tables (if missing) in `dialect`."""
+    text = _SCHEMA.format(**_TYPES[dialect])
+    return [statement for statement in text.split(";") if statement.strip()]
 
 
 @dataclass(frozen=True)
@@ -119,7 +151,8 @@ class PoolStore(ABC):
     one short transaction, so concurrent steps only wait on each other for milliseconds.
     """
 
-    path: Path
+    # Where the store is, fit to print (a URL without its password).
+    location: str
 
     @abstractmethod
     def close(self) -> None: ...
@@ -281,108 +314,92 @@ def pool_is_blank(path: Union[str, Path]) -> bool:
     return tables == 0
 
 
-def open_pool_store(location: Union[str, Path], *, create: bool = True) -> PoolStore:
-    """The store at `location` (a file path: the embedded SQLite store).
+SQLITE_SCHEME = "sqlite:///"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_networked(location: Union[str, Path]) -> bool:
+    """Whether `location` names a server (PostgreSQL) rather than a local SQLite file."""
+    return str(location).startswith(POSTGRES_SCHEMES)
+
+
+def split_password(location: str) -> tuple[str, Optional[str]]:
+    """`location` without the password a URL carries, and that password (`None`: none).
+
+    What is left is safe to save in a pipeline YAML and to print; the password is meant to
+    come from the environment (`PGPASSWORD`, `~/.pgpass`) wherever the YAML runs.
+    """
+    if not is_networked(location):
+        return location, None
+    parts = urlsplit(location)
+    if parts.password is None:
+        return location, None
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    netloc = (f"{parts.username}@" if parts.username else "") + host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc)), parts.password
+
+
+def sqlite_path(location: Union[str, Path]) -> Path:
+    """The file of a SQLite location (a path, or `sqlite:///path`)."""
+    text = str(location)
+    return Path(text[len(SQLITE_SCHEME) :] if text.startswith(SQLITE_SCHEME) else text)
+
+
+def open_pool_store(
+    location: Union[str, Path], *, create: bool = True, password: Optional[str] = None
+) -> PoolStore:
+    """The store at `location`: a file path or `sqlite:///path` (the embedded SQLite
+    store), or a `postgresql://user@host:port/dbname` URL.
 
     Args:
         location: where the store is.
         create: create a missing store (a new run). With `False` (export, summary,
-            verify) a missing, empty or foreign file raises `PoolDamagedError`.
+            verify) a missing, empty or foreign store raises `PoolDamagedError`.
+        password: the PostgreSQL password, if not in the URL or libpq's environment
+            (`PGPASSWORD`, `~/.pgpass`).
 
     Raises:
         PoolDamagedError: the store exists but is not a readable pool.
+        PoolUnavailableError: the store cannot be reached or written right now.
     """
-    return SQLitePoolStore(location, create=create)
+    if is_networked(location):
+        from distilabel_selfinstruct.pool_postgres import PostgresPoolStore
+
+        return PostgresPoolStore(str(location), create=create, password=password)
+    return SQLitePoolStore(sqlite_path(location), create=create)
 
 
 _TABLES = ("tasks", "drops", "completed", "counters", "meta")
 
 
-class SQLitePoolStore(PoolStore):
-    """The pool in one SQLite file (WAL mode, so readers never block the writer)."""
+class SQLPoolStore(PoolStore):
+    """The pool's queries, in the SQL SQLite and PostgreSQL share (`?` placeholders; a
+    backend translates them if its driver wants others).
 
-    def __init__(self, path: Union[str, Path], *, create: bool = True) -> None:
-        self.path = Path(path)
-        if not create:
-            if self.path.is_dir():
-                raise PoolDamagedError(f"{self.path}: is a directory, not a pool store")
-            if not self.path.is_file():
-                raise PoolDamagedError(f"{self.path}: no such file")
-            if self.path.stat().st_size == 0:
-                raise PoolDamagedError(f"{self.path}: the pool store is empty (0 bytes)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # Autocommit mode: every transaction is opened explicitly below.
-            self._connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        except sqlite3.Error as error:
-            raise PoolDamagedError(f"{self.path}: cannot open the pool store ({error})") from None
-        try:
-            self._connection.execute("PRAGMA synchronous=NORMAL")
-            if create:
-                # Persistent in the file: a pool this package created is in WAL mode, and
-                # a foreign file opened only to be checked is left as it was.
-                self._connection.execute("PRAGMA journal_mode=WAL")
-                with self._write() as connection:
-                    for statement in SCHEMA.split(";"):
-                        if statement.strip():
-                            connection.execute(statement)
-                    # Pools created before topic steering and model mixes lack the columns.
-                    columns = {row[1] for row in connection.execute("PRAGMA table_info(tasks)")}
-                    for column in ("topic", "instruction_model"):
-                        if column not in columns:
-                            connection.execute(f"ALTER TABLE tasks ADD COLUMN {column} TEXT")
-            else:
-                missing = sorted(set(_TABLES) - self._table_names())
-                if missing:
-                    raise PoolDamagedError(
-                        f"{self.path}: not a task pool (no table {', '.join(missing)})"
-                    )
-        except sqlite3.DatabaseError as error:
-            self._connection.close()
-            if is_disk_error(error):
-                raise PoolUnavailableError(
-                    f"{self.path}: cannot be read or written ({error}); is the disk full?"
-                ) from None
-            raise PoolDamagedError(f"{self.path}: damaged ({error})") from None
-        except BaseException:
-            self._connection.close()
-            raise
+    A backend provides `_execute`, `_executemany`, `_write` (a transaction that excludes
+    every other writer from its start) and `_read` (one snapshot), and creates the schema.
+    """
 
-    def _table_names(self) -> set[str]:
-        rows = self._connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        return {row[0] for row in rows}
+    @abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Runs one statement; a DB-API cursor (`fetchone`, `fetchall`, `rowcount`)."""
 
-    def integrity_problems(self) -> list[str]:
-        """SQLite's own check of the file (`PRAGMA quick_check`): empty when it is sound."""
-        try:
-            rows = self._connection.execute("PRAGMA quick_check").fetchall()
-        except sqlite3.DatabaseError as error:
-            return [str(error)]
-        return [row[0] for row in rows if row[0] != "ok"]
+    @abstractmethod
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
-    def close(self) -> None:
-        self._connection.close()
+    @abstractmethod
+    def _write(self) -> contextlib.AbstractContextManager[Any]: ...
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: takes the write lock up front (no lock-upgrade deadlock
-        between processes), commits on success, rolls back on any exception."""
-        self._connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._connection
-        except BaseException:
-            self._connection.execute("ROLLBACK")
-            raise
-        self._connection.execute("COMMIT")
+    @abstractmethod
+    def _read(self) -> contextlib.AbstractContextManager[Any]: ...
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: its statements all see one snapshot."""
-        self._connection.execute("BEGIN")
-        try:
-            yield self._connection
-        finally:
-            self._connection.execute("COMMIT")
+    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self._execute(sql, params).fetchone()
+        return None if row is None else row[0]
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -394,21 +411,17 @@ class SQLitePoolStore(PoolStore):
         ]
         with self._write():
             before = self.count()
-            self._connection.executemany(
-                "INSERT OR IGNORE INTO tasks (task_id, origin, instruction,"
-                " is_classification, created_at) VALUES (?, ?, ?, ?, ?)",
+            self._executemany(
+                "INSERT INTO tasks (task_id, origin, instruction, is_classification, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 rows,
             )
             return self.count() - before
 
     def count(self, origin: Optional[str] = None) -> int:
         if origin is None:
-            (value,) = self._connection.execute("SELECT COUNT(*) FROM tasks").fetchone()
-        else:
-            (value,) = self._connection.execute(
-                "SELECT COUNT(*) FROM tasks WHERE origin = ?", (origin,)
-            ).fetchone()
-        return int(value)
+            return int(self._scalar("SELECT COUNT(*) FROM tasks"))
+        return int(self._scalar("SELECT COUNT(*) FROM tasks WHERE origin = ?", (origin,)))
 
     def tasks(self, origin: Optional[str] = None, after_seq: int = 0) -> list[dict[str, Any]]:
         """Pool tasks in the order they entered the pool."""
@@ -420,13 +433,13 @@ class SQLitePoolStore(PoolStore):
         if origin is not None:
             query += " AND origin = ?"
             params.append(origin)
-        rows = self._connection.execute(query + " ORDER BY seq", params).fetchall()
+        rows = self._execute(query + " ORDER BY seq", params).fetchall()
         keys = ("seq", "task_id", "origin", "instruction", "bootstrap_round", "candidate_id")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def rouge_l_scores(self) -> list[float]:
         """Max ROUGE-L to the pool of every accepted machine task, in pool order."""
-        rows = self._connection.execute(
+        rows = self._execute(
             "SELECT rouge_l_max FROM tasks WHERE origin = 'machine' AND rouge_l_max IS NOT NULL"
             " ORDER BY seq"
         ).fetchall()
@@ -434,7 +447,7 @@ class SQLitePoolStore(PoolStore):
 
     def accepted_candidate(self, candidate_id: str) -> Optional[dict[str, Any]]:
         """The earlier acceptance of this candidate, when a batch is replayed after a crash."""
-        row = self._connection.execute(
+        row = self._execute(
             "SELECT task_id, rouge_l_max, most_similar_task_id FROM tasks WHERE candidate_id = ?",
             (candidate_id,),
         ).fetchone()
@@ -458,10 +471,11 @@ class SQLitePoolStore(PoolStore):
         another candidate's or a seed."""
         task_id = task_id_for(instruction)
         with self._write():
-            cursor = self._connection.execute(
-                "INSERT OR IGNORE INTO tasks (task_id, candidate_id, origin, instruction,"
+            cursor = self._execute(
+                "INSERT INTO tasks (task_id, candidate_id, origin, instruction,"
                 " bootstrap_round, rouge_l_max, most_similar_task_id, created_at, topic,"
-                " instruction_model) VALUES (?, ?, 'machine', ?, ?, ?, ?, ?, ?, ?)",
+                " instruction_model) VALUES (?, ?, 'machine', ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (
                     task_id,
                     candidate_id,
@@ -476,41 +490,35 @@ class SQLitePoolStore(PoolStore):
             )
             if cursor.rowcount == 1:
                 return task_id
-            (owner,) = self._connection.execute(
-                "SELECT candidate_id FROM tasks WHERE task_id = ?", (task_id,)
-            ).fetchone()
+            owner = self._scalar("SELECT candidate_id FROM tasks WHERE task_id = ?", (task_id,))
         # The same candidate again (a replay) keeps its task; another candidate does not.
         return task_id if owner == candidate_id else None
 
     def topic_counts(self) -> Counter[str]:
-        rows = self._connection.execute(
+        rows = self._execute(
             "SELECT topic, COUNT(*) FROM tasks WHERE origin = 'machine' AND topic IS NOT NULL"
             " GROUP BY topic"
         ).fetchall()
-        return Counter(dict(rows))
+        return Counter({topic: int(count) for topic, count in rows})
 
     def state(self) -> PoolState:
         stages = sorted(str(stage) for stage in POST_ACCEPT_STAGES)
         marks = ",".join("?" for _ in stages)
-        with self._read() as connection:
-            (finished,) = connection.execute("SELECT COUNT(*) FROM completed").fetchone()
-            (accepted,) = connection.execute(
-                "SELECT COUNT(*) FROM tasks WHERE origin = 'machine'"
-            ).fetchone()
-            (lost,) = connection.execute(
+        with self._read():
+            finished = self._scalar("SELECT COUNT(*) FROM completed")
+            accepted = self._scalar("SELECT COUNT(*) FROM tasks WHERE origin = 'machine'")
+            lost = self._scalar(
                 "SELECT COUNT(*) FROM tasks WHERE origin = 'machine'"
                 " AND task_id NOT IN (SELECT task_id FROM completed)"
                 f" AND candidate_id IN (SELECT candidate_id FROM drops WHERE stage IN ({marks}))",
                 stages,
-            ).fetchone()
-            rounds = connection.execute(
-                "SELECT value FROM counters WHERE name = 'rounds'"
-            ).fetchone()
+            )
+            rounds = self._scalar("SELECT value FROM counters WHERE name = 'rounds'")
         return PoolState(
             finished=int(finished),
             accepted=int(accepted),
             lost=int(lost),
-            rounds=int(rounds[0]) if rounds else 0,
+            rounds=int(rounds or 0),
         )
 
     def unfinished_tasks(self) -> list[dict[str, Any]]:
@@ -518,7 +526,7 @@ class SQLitePoolStore(PoolStore):
         run had in flight after the novelty filter."""
         stages = sorted(str(stage) for stage in POST_ACCEPT_STAGES)
         marks = ",".join("?" for _ in stages)
-        rows = self._connection.execute(
+        rows = self._execute(
             "SELECT t.seq, t.task_id, t.candidate_id, t.instruction, t.bootstrap_round,"
             " t.rouge_l_max, t.most_similar_task_id, s.instruction, t.topic, t.instruction_model"
             " FROM tasks t"
@@ -563,20 +571,22 @@ class SQLitePoolStore(PoolStore):
         if not rows:
             return
         with self._write():
-            self._connection.executemany(
-                "INSERT OR REPLACE INTO drops (candidate_id, stage, reason, score, text,"
-                " bootstrap_round) VALUES (?, ?, ?, ?, ?, ?)",
+            self._executemany(
+                "INSERT INTO drops (candidate_id, stage, reason, score, text, bootstrap_round)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (candidate_id, stage) DO UPDATE SET"
+                " reason = excluded.reason, score = excluded.score, text = excluded.text,"
+                " bootstrap_round = excluded.bootstrap_round",
                 rows,
             )
 
     def drop_counts(self) -> Counter[tuple[str, str]]:
-        rows = self._connection.execute(
+        rows = self._execute(
             "SELECT stage, reason, COUNT(*) FROM drops GROUP BY stage, reason"
         ).fetchall()
-        return Counter({(stage, reason): count for stage, reason, count in rows})
+        return Counter({(stage, reason): int(count) for stage, reason, count in rows})
 
     def drops(self) -> list[dict[str, Any]]:
-        rows = self._connection.execute(
+        rows = self._execute(
             "SELECT candidate_id, stage, reason, score, text, bootstrap_round FROM drops"
         ).fetchall()
         keys = ("candidate_id", "stage", "reason", "score", "text", "bootstrap_round")
@@ -592,82 +602,80 @@ class SQLitePoolStore(PoolStore):
         Returns how many of `records` are stored now.
         """
         stored = 0
-        with self._write() as connection:
+        with self._write():
             for record in records:
                 task_id = record["task_id"]
-                known = connection.execute(
-                    "SELECT 1 FROM completed WHERE task_id = ?", (task_id,)
-                ).fetchone()
+                known = self._scalar("SELECT 1 FROM completed WHERE task_id = ?", (task_id,))
                 if known is None and limit is not None:
-                    (count,) = connection.execute("SELECT COUNT(*) FROM completed").fetchone()
-                    if count >= limit:
+                    if self._scalar("SELECT COUNT(*) FROM completed") >= limit:
                         continue
-                (seq,) = connection.execute(
+                seq = self._scalar(
                     "SELECT COALESCE((SELECT seq FROM tasks WHERE task_id = ?),"
                     " (SELECT COALESCE(MAX(seq), 0) + 1 FROM completed))",
                     (task_id,),
-                ).fetchone()
-                connection.execute(
-                    "INSERT OR REPLACE INTO completed (task_id, seq, record) VALUES (?, ?, ?)",
+                )
+                self._execute(
+                    "INSERT INTO completed (task_id, seq, record) VALUES (?, ?, ?)"
+                    " ON CONFLICT (task_id) DO UPDATE SET seq = excluded.seq,"
+                    " record = excluded.record",
                     (task_id, seq, json.dumps(record, ensure_ascii=False)),
                 )
                 stored += 1
         return stored
 
     def completed(self) -> list[dict[str, Any]]:
-        rows = self._connection.execute("SELECT record FROM completed ORDER BY seq").fetchall()
+        rows = self._execute("SELECT record FROM completed ORDER BY seq").fetchall()
         return [json.loads(row[0]) for row in rows]
 
     def completed_ids(self) -> set[str]:
         """Ids of the finished tasks (without decoding their records)."""
-        rows = self._connection.execute("SELECT task_id FROM completed").fetchall()
+        rows = self._execute("SELECT task_id FROM completed").fetchall()
         return {row[0] for row in rows}
 
     def completed_count(self) -> int:
-        (value,) = self._connection.execute("SELECT COUNT(*) FROM completed").fetchone()
-        return int(value)
+        return int(self._scalar("SELECT COUNT(*) FROM completed"))
 
     # -- counters ------------------------------------------------------------------------
 
+    _INCREMENT = (
+        "INSERT INTO counters (name, value) VALUES (?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value"
+    )
+
     def increment(self, name: str, by: int = 1) -> None:
         with self._write():
-            self._connection.execute(
-                "INSERT INTO counters (name, value) VALUES (?, ?)"
-                " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                (name, by),
-            )
+            self._execute(self._INCREMENT, (name, by))
 
     def increment_many(self, values: dict[str, int]) -> None:
         with self._write():
-            self._connection.executemany(
-                "INSERT INTO counters (name, value) VALUES (?, ?)"
-                " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                list(values.items()),
-            )
+            self._executemany(self._INCREMENT, list(values.items()))
 
     def counters(self) -> dict[str, int]:
-        return dict(self._connection.execute("SELECT name, value FROM counters").fetchall())
+        rows = self._execute("SELECT name, value FROM counters").fetchall()
+        return {name: int(value) for name, value in rows}
 
     # -- run metadata --------------------------------------------------------------------
 
     def set_meta(self, name: str, value: Optional[str]) -> None:
-        with self._write() as connection:
-            connection.execute(
-                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value)
+        with self._write():
+            self._execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
             )
 
     def meta(self, name: str) -> Optional[str]:
-        row = self._connection.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
-        return None if row is None else row[0]
+        return self._scalar("SELECT value FROM meta WHERE name = ?", (name,))
 
     # -- embeddings (semantic novelty) ---------------------------------------------------
 
     def put_embeddings(self, model: str, vectors: dict[str, bytes]) -> None:
         if not vectors:
             return
-        with self._write() as connection:
-            connection.executemany(
-                "INSERT OR IGNORE INTO embeddings (model, task_id, vector) VALUES (?, ?, ?)",
+        with self._write():
+            self._executemany(
+                "INSERT INTO embeddings (model, task_id, vector) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 [(model, task_id, vector) for task_id, vector in vectors.items()],
             )
 
@@ -678,9 +686,102 @@ class SQLitePoolStore(PoolStore):
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ", ".join("?" * len(chunk))
-            rows = self._connection.execute(
+            rows = self._execute(
                 f"SELECT task_id, vector FROM embeddings WHERE model = ? AND task_id IN ({marks})",
                 [model, *chunk],
             ).fetchall()
             found.update((task_id, bytes(vector)) for task_id, vector in rows)
         return found
+
+
+class SQLitePoolStore(SQLPoolStore):
+    """The pool in one SQLite file (WAL mode, so readers never block the writer)."""
+
+    def __init__(self, path: Union[str, Path], *, create: bool = True) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        if not create:
+            if self.path.is_dir():
+                raise PoolDamagedError(f"{self.path}: is a directory, not a pool store")
+            if not self.path.is_file():
+                raise PoolDamagedError(f"{self.path}: no such file")
+            if self.path.stat().st_size == 0:
+                raise PoolDamagedError(f"{self.path}: the pool store is empty (0 bytes)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # Autocommit mode: every transaction is opened explicitly below.
+            self._connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        except sqlite3.Error as error:
+            raise PoolDamagedError(f"{self.path}: cannot open the pool store ({error})") from None
+        try:
+            self._connection.execute("PRAGMA synchronous=NORMAL")
+            if create:
+                # Persistent in the file: a pool this package created is in WAL mode, and
+                # a foreign file opened only to be checked is left as it was.
+                self._connection.execute("PRAGMA journal_mode=WAL")
+                with self._write() as connection:
+                    for statement in schema("sqlite"):
+                        connection.execute(statement)
+                    # Pools created before topic steering and model mixes lack the columns.
+                    columns = {row[1] for row in connection.execute("PRAGMA table_info(tasks)")}
+                    for column in ("topic", "instruction_model"):
+                        if column not in columns:
+                            connection.execute(f"ALTER TABLE tasks ADD COLUMN {column} TEXT")
+            else:
+                missing = sorted(set(_TABLES) - self._table_names())
+                if missing:
+                    raise PoolDamagedError(
+                        f"{self.path}: not a task pool (no table {', '.join(missing)})"
+                    )
+        except sqlite3.DatabaseError as error:
+            self._connection.close()
+            if is_disk_error(error):
+                raise PoolUnavailableError(
+                    f"{self.path}: cannot be read or written ({error}); is the disk full?"
+                ) from None
+            raise PoolDamagedError(f"{self.path}: damaged ({error})") from None
+        except BaseException:
+            self._connection.close()
+            raise
+
+    def _table_names(self) -> set[str]:
+        rows = self._connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {row[0] for row in rows}
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own check of the file (`PRAGMA quick_check`): empty when it is sound."""
+        try:
+            rows = self._connection.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as error:
+            return [str(error)]
+        return [row[0] for row in rows if row[0] != "ok"]
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._connection.execute(sql, params)
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._connection.executemany(sql, rows)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: takes the write lock up front (no lock-upgrade deadlock
+        between processes), commits on success, rolls back on any exception."""
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._connection
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: its statements all see one snapshot."""
+        self._connection.execute("BEGIN")
+        try:
+            yield self._connection
+        finally:
+            self._connection.execute("COMMIT")

@@ -5,6 +5,10 @@
   `pytestmark = pytest.mark.usefixtures("isolated_env")` (it is not autouse, to leave the
   Argilla tests' environment alone).
 - `pool_path`: a path for a new SQLite pool store in the test's temporary directory.
+- `postgres_server`: one throwaway PostgreSQL server for the session (`postgres_server.py`);
+  skipped where PostgreSQL or psycopg is missing, except in CI (scripts/test installs both).
+- `pool_location`: a new pool store's location, once per backend (a SQLite path, then an
+  empty PostgreSQL database, with `PGPASSWORD` set as a user would): the pool-store suite.
 - `paper_seeds`: the paper's 175 seed tasks at `../shared/data/seed_tasks.jsonl` (relative to
   the repository root); the test is skipped when the file is absent. It is never copied into
   the repository.
@@ -12,9 +16,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+from tests.postgres_server import PASSWORD, PostgresServer, unavailable_reason
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAPER_SEEDS = REPO_ROOT.parent / "shared" / "data" / "seed_tasks.jsonl"
@@ -38,6 +45,26 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 @pytest.fixture
 def pool_path(tmp_path: Path) -> Path:
     return tmp_path / "pool.sqlite"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must test the PostgreSQL pool store: {reason}")
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def pool_location(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "pool.sqlite")
+    server = request.getfixturevalue("postgres_server")
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    return server.new_database()
 
 
 @pytest.fixture

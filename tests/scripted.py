@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Optional
 
 from rouge_score import rouge_scorer
 
@@ -80,8 +81,9 @@ def scripted_llm(delay_s: float = 0.0) -> ScriptedLLM:
     )
 
 
-def check_invariants(output_dir: Path, target: int) -> list[dict]:
-    with open_pool_store(pool_path_for(output_dir)) as store:
+def check_invariants(output_dir: Path, target: int, pool: Optional[str] = None) -> list[dict]:
+    """The finished run's invariants, read from its pool (`pool`, or the run directory's)."""
+    with open_pool_store(pool or pool_path_for(output_dir)) as store:
         finished = store.completed()
         drops = store.drops()
         seeds = [t["instruction"] for t in store.tasks(origin="seed")]

@@ -1,8 +1,10 @@
-"""The SQLite task pool: idempotent writes (so replays don't duplicate) and shared access."""
+"""The pool store suite, run on both backends (`pool_location`: SQLite, PostgreSQL):
+idempotent writes (so replays don't duplicate), shared access, one writer at a time."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -13,9 +15,11 @@ from distilabel_selfinstruct.pool import (
     PoolState,
     PoolStore,
     candidate_id_for,
+    is_networked,
     normalize_instruction,
     open_pool_store,
     pool_is_blank,
+    split_password,
     task_id_for,
 )
 from distilabel_selfinstruct.seeds import Instance, SeedTask
@@ -37,9 +41,18 @@ def accept(store: PoolStore, instruction: str, candidate_id: str, score: float =
 
 
 @pytest.fixture
-def store(pool_path: Path):
-    with open_pool_store(pool_path) as opened:
+def store(pool_location: str):
+    with open_pool_store(pool_location) as opened:
         yield opened
+
+
+def in_transaction(store: PoolStore) -> bool:
+    connection = store._connection
+    if isinstance(connection, sqlite3.Connection):
+        return connection.in_transaction
+    from psycopg.pq import TransactionStatus
+
+    return connection.info.transaction_status != TransactionStatus.IDLE
 
 
 def test_ids_are_content_ids() -> None:
@@ -158,9 +171,9 @@ def test_counters(store: PoolStore) -> None:
     assert store.counters() == {"instruction_prompts": 8, "other": 1}
 
 
-def test_two_stores_on_one_file_see_each_others_writes(pool_path: Path) -> None:
+def test_two_stores_on_one_pool_see_each_others_writes(pool_location: str) -> None:
     # Two connections stand for two distilabel step processes.
-    with open_pool_store(pool_path) as writer, open_pool_store(pool_path) as reader:
+    with open_pool_store(pool_location) as writer, open_pool_store(pool_location) as reader:
         writer.add_seeds(SEEDS)
         assert reader.count("seed") == 2
         task_id = accept(reader, "Write a haiku about rust.", "c1")
@@ -175,12 +188,12 @@ def test_two_stores_on_one_file_see_each_others_writes(pool_path: Path) -> None:
         assert writer.completed_count() == 1
         assert reader.counters() == writer.counters() == {"n": 2}
     # And the data outlives the connections.
-    with open_pool_store(pool_path) as again:
+    with open_pool_store(pool_location) as again:
         assert again.count() == 3 and again.completed_count() == 1
 
 
-def test_unfinished_tasks_are_accepted_but_neither_finished_nor_lost(pool_path) -> None:
-    with open_pool_store(pool_path) as store:
+def test_unfinished_tasks_are_accepted_but_neither_finished_nor_lost(pool_location) -> None:
+    with open_pool_store(pool_location) as store:
         ids = [
             store.accept(
                 candidate_id=f"c{i}",
@@ -222,7 +235,7 @@ def test_a_failed_write_rolls_back_everything_it_did(store: PoolStore) -> None:
     with pytest.raises(KeyError):
         store.complete(records)
     assert store.completed_count() == 0
-    assert not store._connection.in_transaction
+    assert not in_transaction(store)
 
 
 def test_writes_run_inside_one_transaction(store: PoolStore, monkeypatch) -> None:
@@ -232,7 +245,7 @@ def test_writes_run_inside_one_transaction(store: PoolStore, monkeypatch) -> Non
     def spying_write():
         manager = original()
         connection = manager.__enter__()
-        seen.append(connection.in_transaction)
+        seen.append(in_transaction(store))
         return _Reentered(manager, connection)
 
     class _Reentered:
@@ -277,8 +290,8 @@ def test_state_counts_finished_accepted_lost_and_rounds(store: PoolStore) -> Non
     assert state.in_flight == 1
 
 
-def test_meta_values_are_set_cleared_and_shared(pool_path: Path) -> None:
-    with open_pool_store(pool_path) as writer, open_pool_store(pool_path) as reader:
+def test_meta_values_are_set_cleared_and_shared(pool_location: str) -> None:
+    with open_pool_store(pool_location) as writer, open_pool_store(pool_location) as reader:
         assert reader.meta("stop_reason") is None
         writer.set_meta("stop_reason", "round limit")
         assert reader.meta("stop_reason") == "round limit"
@@ -314,3 +327,75 @@ def test_opening_a_foreign_file_to_check_it_leaves_it_as_it_was(tmp_path: Path) 
     with pytest.raises(PoolDamagedError, match="not a task pool"):
         open_pool_store(foreign, create=False)
     assert foreign.read_bytes() == before
+
+
+# -- both backends: one writer at a time, in seq order -----------------------------------------
+
+
+def test_concurrent_writers_never_overshoot_the_cap_and_readers_never_skip_a_task(
+    pool_location: str,
+) -> None:
+    # Four writers (a step's replicas on four nodes) race to accept and finish tasks while
+    # a reader follows the pool by seq, as SampleDemonstrations and the filters do.
+    writers, per_writer, cap = 4, 30, 70
+    seen: list[int] = []
+    done = threading.Event()
+
+    def write(worker: int) -> None:
+        with open_pool_store(pool_location) as store:
+            for i in range(per_writer):
+                task_id = accept(store, f"Task {i} of writer {worker}.", f"w{worker}c{i}")
+                store.complete([{"task_id": task_id, "instances": []}], limit=cap)
+
+    def read() -> None:
+        with open_pool_store(pool_location) as store:
+            last = 0
+            while True:
+                finished = done.is_set()
+                for task in store.tasks(after_seq=last):
+                    seen.append(task["seq"])
+                    last = task["seq"]
+                if finished:
+                    return
+
+    with open_pool_store(pool_location):
+        pass  # the schema, before the race
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    reader = threading.Thread(target=read)
+    reader.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    done.set()
+    reader.join(timeout=60)
+    with open_pool_store(pool_location) as store:
+        assert store.completed_count() == cap
+        assert store.count("machine") == writers * per_writer
+        assert seen == [task["seq"] for task in store.tasks()]
+
+
+def test_embeddings_round_trip_and_keep_the_first_vector(store: PoolStore) -> None:
+    first, second = bytes(range(16)), b"\x00" * 16
+    store.put_embeddings("minilm", {"t1": first, "t2": second})
+    store.put_embeddings("minilm", {"t1": second})  # the same text has the same vector
+    assert store.embeddings("minilm", ["t1", "t2", "missing"]) == {"t1": first, "t2": second}
+    assert store.embeddings("other", ["t1"]) == {}
+
+
+def test_a_url_keeps_its_password_out_of_what_is_saved_and_shown() -> None:
+    assert split_password("postgresql://u:s3cret@db.example:5433/pool?sslmode=require") == (
+        "postgresql://u@db.example:5433/pool?sslmode=require",
+        "s3cret",
+    )
+    assert split_password("postgresql://u@[::1]/pool") == ("postgresql://u@[::1]/pool", None)
+    assert split_password("postgresql://u:p@[::1]/pool")[0] == "postgresql://u@[::1]/pool"
+    assert split_password("run/pool.sqlite") == ("run/pool.sqlite", None)
+    assert is_networked("postgres://h/db") and not is_networked("sqlite:///run/pool.sqlite")
+
+
+def test_a_sqlite_url_names_the_file(tmp_path: Path) -> None:
+    with open_pool_store(f"sqlite:///{tmp_path}/run/pool.sqlite") as store:
+        store.increment("n")
+    with open_pool_store(tmp_path / "run" / "pool.sqlite", create=False) as store:
+        assert store.counters() == {"n": 1}

@@ -13,10 +13,10 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from distilabel_selfinstruct.bootstrap.stop import StopRule, default_round_limit
-from distilabel_selfinstruct.pool import PoolStore, open_pool_store
+from distilabel_selfinstruct.pool import PoolStore, is_networked, open_pool_store, split_password
 from distilabel_selfinstruct.usage import Prices, Usage, budget_exhausted
 
 if TYPE_CHECKING:
@@ -36,7 +36,11 @@ class BootstrapRun(BaseModel):
     """Where a Self-Instruct run keeps its pool, what it aims for and when it stops.
 
     Attributes:
-        pool_path: the run's pool store (SQLite file, created if missing).
+        pool_path: the run's pool store, created if missing: a SQLite file (a path or
+            `sqlite:///path`; one machine), or a `postgresql://user@host:port/db` URL (a
+            cluster: every step reaches it). A password in the URL is used but kept out of
+            the field, and so out of the saved YAML: where the YAML runs, it comes from
+            libpq's environment (`PGPASSWORD`, `~/.pgpass`), like an API key.
         num_instructions: finished machine tasks (with instances) the run ends with.
         seeds_path: seed JSONL files (official Self-Instruct format) as the user gave them;
             `None` (or `["bundled"]`) is the set shipped in the package.
@@ -84,6 +88,21 @@ class BootstrapRun(BaseModel):
     prompt_price: Optional[float] = Field(default=None, ge=0)
     completion_price: Optional[float] = Field(default=None, ge=0)
 
+    # A password the URL carried: in memory only (pickled to the step processes of this
+    # run, never dumped).
+    _pool_password: Optional[str] = PrivateAttr(default=None)
+
+    def model_post_init(self, __context: Any) -> None:
+        self.pool_path, password = split_password(self.pool_path)
+        if password is not None:
+            self._pool_password = password
+
+    @property
+    def networked_pool(self) -> bool:
+        """Whether the pool is on a server (steps may run on other machines) rather than a
+        file on this one."""
+        return is_networked(self.pool_path)
+
     @model_validator(mode="after")
     def _cost_needs_prices(self) -> BootstrapRun:
         if self.max_cost is not None and self.prices() is None:
@@ -112,7 +131,7 @@ class BootstrapRun(BaseModel):
         return value
 
     def open_store(self) -> PoolStore:
-        return open_pool_store(self.pool_path)
+        return open_pool_store(self.pool_path, password=self._pool_password)
 
     def identity(self, seeds: Sequence[SeedTask]) -> dict[str, Any]:
         """What makes a pool this run's: the seed tasks (by content, in order) and the
