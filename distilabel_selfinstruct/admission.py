@@ -8,7 +8,7 @@ the run's stop rule (is enough already on its way?), then written.
 """
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 import numpy as np
@@ -86,6 +86,12 @@ class AdmitToPool(DropRecorder):
         store, run = self.store, self.run
         assert store is not None and run is not None
         rule = run.stop_rule(batch_size=1)
+        # The loop's state once per batch, plus this batch's own admissions: reading it per
+        # row cost O(pool) each (a few counts) and capped the single writer at ~95
+        # candidates/s at 50K tasks (docs/scale-out.md). Finishes and losses elsewhere
+        # during the batch only lower the true in-flight count, so the gate errs on the
+        # side of refusing; the commit's cap keeps the target exact either way.
+        state = store.state()
         admitted: list[dict[str, Any]] = []
         for row in inputs:
             candidate_id, text = row.get("candidate_id"), row.get("instruction") or ""
@@ -122,7 +128,7 @@ class AdmitToPool(DropRecorder):
                     stage=Stage.SEMANTIC,
                 )
                 continue
-            refusal = rule.admission(store.state())
+            refusal = rule.admission(state)
             if refusal is not None:
                 self.drop(candidate_id, refusal, text=text, score=row["rouge_l_max"], row=row)
                 continue
@@ -139,6 +145,7 @@ class AdmitToPool(DropRecorder):
                 # Same text as a pool task: only reachable with a threshold of 1.0.
                 self.drop(candidate_id, Reason.DUPLICATE_INSTRUCTION, text=text, score=1.0, row=row)
                 continue
+            state = replace(state, accepted=state.accepted + 1)
             admitted.append({**row, "task_id": task_id})
         self.flush_drops()
         yield admitted

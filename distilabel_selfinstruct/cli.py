@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Optional, Sequence, Union
 
 from distilabel_selfinstruct.bootstrap.run import RUN_TARGET, BootstrapRun, RunMismatchError
 from distilabel_selfinstruct.bootstrap.stop import BUDGET_SPENT, LLM_FAILURE, STOP_REASON
@@ -29,13 +29,20 @@ from distilabel_selfinstruct.export import (
 from distilabel_selfinstruct.files import DirectoryBusyError, atomic_write_text, directory_lock
 from distilabel_selfinstruct.filters.semantic import DEFAULT_SEMANTIC_THRESHOLD
 from distilabel_selfinstruct.llms import ModelNotFoundError
-from distilabel_selfinstruct.pipeline import DEGENERATE_CHECKS, pool_path_for
+from distilabel_selfinstruct.pipeline import (
+    DEGENERATE_CHECKS,
+    pool_location_for,
+    pool_path_for,
+    record_pool_location,
+)
 from distilabel_selfinstruct.pool import (
     PoolDamagedError,
     PoolUnavailableError,
     is_disk_error,
+    is_networked,
     open_pool_store,
     pool_is_blank,
+    split_password,
 )
 from distilabel_selfinstruct.runner import (
     LOG_FILENAME,
@@ -295,6 +302,9 @@ def _check_run_directory(output: Path, run: BootstrapRun, seeds: Sequence) -> No
     these seeds and settings, and has no more finished tasks than the target."""
     if output.exists() and not output.is_dir():
         raise UserError(f"--output {output}: is a file, not a run directory")
+    if run.networked_pool:
+        _check_server_pool(output, run, seeds)
+        return
     pool = Path(run.pool_path)
     exported = _exported_count(output)
     if not pool.exists() or pool_is_blank(pool):
@@ -313,10 +323,29 @@ def _check_run_directory(output: Path, run: BootstrapRun, seeds: Sequence) -> No
         for path in (pool, wal, pool.with_name(pool.name + "-shm")):
             path.unlink(missing_ok=True)
         return
-    with open_pool_store(pool, create=False) as store:
+    _check_pool(pool, output, run, seeds)
+
+
+def _check_server_pool(output: Path, run: BootstrapRun, seeds: Sequence) -> None:
+    """A server pool is reachable; an empty database is a new run, else as a file's."""
+    try:
+        open_pool_store(run.pool_path, create=False).close()
+    except PoolDamagedError:
+        if _exported_count(output):
+            raise UserError(
+                f"{run.pool_path} holds no pool but {output / OFFICIAL_FILENAME} has tasks:"
+                " is it the database this run started in? (the exports are the last good copy)",
+                EXIT_FAILED,
+            ) from None
+        return  # a new database: the run creates the pool
+    _check_pool(run.pool_path, output, run, seeds)
+
+
+def _check_pool(location: Union[str, Path], output: Path, run: BootstrapRun, seeds) -> None:
+    with open_pool_store(location, create=False) as store:
         problems = store.integrity_problems()
         if problems:
-            raise PoolDamagedError(f"{pool}: damaged ({problems[0]})")
+            raise PoolDamagedError(f"{location}: damaged ({problems[0]})")
         run.claim(store, seeds, record=False)  # the generator records it, once running
         finished = store.completed_count()
     if finished > run.num_instructions:
@@ -344,8 +373,15 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         seeds = load_seed_tasks(seed_paths(args.seeds), max_line_bytes=args.max_seed_line_bytes)
     except SeedFileError as error:
         return _error(f"bad seed file: {error}")
+    if args.pool and split_password(args.pool)[1] is not None:
+        raise UserError(
+            "--pool: leave the password out of the URL (it would show in `ps` and the shell's"
+            " history); set PGPASSWORD or use ~/.pgpass"
+        )
+    if args.pool and not is_networked(args.pool):
+        raise UserError(f"--pool {args.pool}: expected a postgresql:// URL")
     check = BootstrapRun(
-        pool_path=str(pool_path_for(output)),
+        pool_path=args.pool or str(pool_path_for(output)),
         num_instructions=args.num_instructions,
         seeds_path=args.seeds,
         rouge_threshold=args.rouge_threshold,
@@ -399,6 +435,7 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         topics_path=args.topics,
         instruction_llm=instruction_llm,
         instances_llm=instruction_llm if args.mix_instances else None,
+        pool=args.pool,
     )
     # The run always goes through the saved YAML: what runs here is what a teammate reruns.
     config = output / PIPELINE_FILENAME
@@ -414,7 +451,7 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     )
     # The YAML leaves `--model-path` out (a path of this machine); the run is handed it.
     parameters = model_path_parameters(pipeline)
-    return _run(config, pool_path_for(output), args.num_instructions, args, argv, parameters)
+    return _run(config, check.pool_path, output, args.num_instructions, args, argv, parameters)
 
 
 def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -446,19 +483,20 @@ def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
     _, sample = generators[0]
     if sample.run is None:
         return _error(f"{config}: the SampleDemonstrations step has no `run`")
-    pool, target = Path(sample.run.pool_path), sample.run.num_instructions
+    pool, target = sample.run.pool_path, sample.run.num_instructions
+    # The run directory: the pool file's, or (a pool on a server) the YAML's.
+    output = config.parent if sample.run.networked_pool else Path(pool).parent
     try:
         seeds = load_seed_tasks(seed_paths(sample.run.seeds_path))
     except SeedFileError as error:
         return _error(f"bad seed file: {error}")
-    with directory_lock(pool.parent):
-        _check_run_directory(pool.parent, sample.run, seeds)
+    with directory_lock(output):
+        _check_run_directory(output, sample.run, seeds)
+        record_pool_location(output, pool)
         for base_url in sorted(_server_urls(pipeline)):
             _check_server(base_url)
-        print(
-            f"Self-Instruct: pipeline {config}, target {target} tasks, run directory {pool.parent}"
-        )
-        return _run(config, pool, target, args, argv, args.param)
+        print(f"Self-Instruct: pipeline {config}, target {target} tasks, run directory {output}")
+        return _run(config, pool, output, target, args, argv, args.param)
 
 
 def _server_urls(pipeline) -> set[str]:
@@ -474,7 +512,8 @@ def _server_urls(pipeline) -> set[str]:
 
 def _run(
     config: Path,
-    pool: Path,
+    pool: str,
+    output: Path,
     target: int,
     args: argparse.Namespace,
     argv: Sequence[str],
@@ -484,7 +523,7 @@ def _run(
     writes the exports and the summary from the pool store."""
     resume = shlex.join(["selfinstruct", *argv])
     try:
-        return _run_passes(config, pool, target, args, parameters, resume)
+        return _run_passes(config, pool, output, target, args, parameters, resume)
     except KeyboardInterrupt:
         # Ctrl-C outside a pipeline pass (model check, exports): nothing is half written.
         print(f"\nStopped.\n  resume with: {resume}", file=sys.stderr)
@@ -493,7 +532,8 @@ def _run(
 
 def _run_passes(
     config: Path,
-    pool: Path,
+    pool: str,
+    output: Path,
     target: int,
     args: argparse.Namespace,
     parameters: Sequence[str],
@@ -509,15 +549,19 @@ def _run_passes(
         check_pipeline_models(Pipeline.from_yaml(config), parse_parameters(parameters))
     except ModelNotFoundError as error:
         return _error(str(error))
-    output = pool.parent
     log = output / LOG_FILENAME
-    if pool.exists():
+
+    def pool_exists() -> bool:
+        # A server's pool is there (or the run creates it); a file may not be yet.
+        return is_networked(pool) or Path(pool).exists()
+
+    if pool_exists():
         with open_pool_store(pool) as store:
             store.set_meta(LLM_FAILURE, None)  # the last invocation's, not this one's
             store.set_meta(BUDGET_SPENT, None)
 
     def llm_failure() -> Optional[str]:
-        if not pool.exists():
+        if not pool_exists():
             return None
         # Read only: the supervisor never takes the pool's write lock while steps write.
         with open_pool_store(pool, create=False) as store:
@@ -528,9 +572,14 @@ def _run_passes(
     with ProgressDisplay(pool, target, sys.stdout, live=False if args.verbose else None):
         # One pass: the pipeline's own stop rule runs it to the target (or says why not).
         outcome = run_pipeline_process(
-            config, output, parameters=parameters, verbose=args.verbose, stop_when=llm_failure
+            config,
+            output,
+            parameters=parameters,
+            verbose=args.verbose,
+            stop_when=llm_failure,
+            ray=args.ray,
         )
-    if not pool.exists():
+    if not pool_exists():
         # The pipeline ended before its generator created the pool: nothing to export.
         if outcome.status == "failed":
             return _error(
@@ -586,7 +635,7 @@ def _run_passes(
 
 
 def _write_outputs(
-    pool: Path, output: Path, target: Optional[int], elapsed: Optional[float]
+    pool: Union[str, Path], output: Path, target: Optional[int], elapsed: Optional[float]
 ) -> RunSummary:
     """Exports, then the summary (both refuse to replace a file with fewer tasks).
 
@@ -658,9 +707,9 @@ def _write_summary(path: Path, summary: RunSummary) -> None:
     atomic_write_text(path, json.dumps(summary.to_dict(), indent=2) + "\n")
 
 
-def _existing_pool(output: str) -> Path:
-    pool = pool_path_for(output)
-    if not pool.exists():
+def _existing_pool(output: str) -> str:
+    pool = pool_location_for(output)
+    if not is_networked(pool) and not Path(pool).exists():
         raise UserError(f"no run in {output} ({pool} is missing)")
     return pool
 
@@ -706,6 +755,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--verbose",
         action="store_true",
         help="show distilabel's log too (it is always in the log file)",
+    )
+    parser.add_argument(
+        "--ray",
+        action="store_true",
+        help="run the steps as Ray actors on the cluster RAY_ADDRESS names (a local one"
+        " without it); with nodes on other machines use a server --pool (docs/scale-out.md)",
     )
 
 
@@ -816,6 +871,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--model", help="model name on that server")
     generate.add_argument("--argilla-dataset", help="also push finished tasks to Argilla")
     generate.add_argument("--save-yaml", help="write the pipeline as YAML to this path")
+    generate.add_argument(
+        "--pool",
+        metavar="URL",
+        help="keep the task pool in PostgreSQL (postgresql://user@host:port/db; the password"
+        " from PGPASSWORD or ~/.pgpass) instead of RUN/pool.sqlite: what a cluster needs",
+    )
     _add_run_options(generate)
     generate.set_defaults(handler=_generate)
 
@@ -899,7 +960,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except PoolDamagedError as error:
         return _error(f"{error} (the exports on disk, if any, are the last good copy)", EXIT_FAILED)
     except PoolUnavailableError as error:
-        return _error(f"{error} (nothing was changed; rerun once there is room)", EXIT_FAILED)
+        fix = "once there is room" if "disk" in str(error) else "once it is reachable"
+        return _error(f"{error} (nothing was changed; rerun {fix})", EXIT_FAILED)
     except sqlite3.DatabaseError as error:
         if is_disk_error(error):
             return _error(

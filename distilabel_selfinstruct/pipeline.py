@@ -32,6 +32,7 @@ from distilabel_selfinstruct.admission import AdmitToPool
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.classification import IdentifyClassification
 from distilabel_selfinstruct.commit import CommitToPool
+from distilabel_selfinstruct.files import atomic_write_text
 from distilabel_selfinstruct.filters.instance_filters import FilterInstances
 from distilabel_selfinstruct.filters.instruction_filters import FilterInstructions
 from distilabel_selfinstruct.filters.judged import FilterJudgedInstances
@@ -40,6 +41,7 @@ from distilabel_selfinstruct.filters.semantic import DEFAULT_SEMANTIC_THRESHOLD,
 from distilabel_selfinstruct.instances import GenerateInstances
 from distilabel_selfinstruct.instructions import GenerateInstructions, SplitInstructions
 from distilabel_selfinstruct.judge import JudgeInstances
+from distilabel_selfinstruct.pool import is_networked, split_password
 from distilabel_selfinstruct.sampling import SampleDemonstrations
 
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     from distilabel.models.llms.base import LLM
 
 POOL_FILENAME = "pool.sqlite"
+# In a run directory whose pool is on a server: the pool's URL (no password).
+POOL_URL_FILENAME = "pool.url"
 # The degenerate-text checks a run can switch off (`FilterInstances.check_<name>`).
 DEGENERATE_CHECKS: tuple[str, ...] = ("repetition", "run_on", "markup", "restatement", "label_set")
 # With streamed requests, accepted-but-unfinished tasks the generator lets build up per
@@ -70,7 +74,24 @@ def _default_prompt_style(llm: LLM) -> Literal["completion", "chat"]:
 
 
 def pool_path_for(output_dir: str | Path) -> Path:
+    """The run directory's own SQLite pool (the default store)."""
     return Path(output_dir) / POOL_FILENAME
+
+
+def pool_location_for(output_dir: str | Path) -> str:
+    """Where the run in `output_dir` keeps its pool: the server its `pool.url` names (a
+    run started with a `postgresql://` pool), else its `pool.sqlite`."""
+    marker = Path(output_dir) / POOL_URL_FILENAME
+    if marker.is_file():
+        return marker.read_text(encoding="utf-8").strip()
+    return str(pool_path_for(output_dir))
+
+
+def record_pool_location(output_dir: str | Path, location: str) -> None:
+    """Notes a server pool in the run directory, so that `export`, `summary`, `report`
+    and `verify` on the directory find it (the URL without its password)."""
+    if is_networked(location):
+        atomic_write_text(Path(output_dir) / POOL_URL_FILENAME, split_password(location)[0] + "\n")
 
 
 def build_pipeline(
@@ -184,6 +205,7 @@ def build_pipeline(
     # heartbeats are those batches.
     waiting = {"heartbeat_s": 0.2, "poll_s": 0.05} if streaming else {}
     Path(output_dir).mkdir(parents=True, exist_ok=True)
+    record_pool_location(output_dir, run.pool_path)
 
     with Pipeline(
         name=name,

@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
     value TEXT
 );
+CREATE INDEX IF NOT EXISTS drops_by_stage ON drops (stage, candidate_id);
 CREATE TABLE IF NOT EXISTS embeddings (
     model TEXT NOT NULL,
     task_id TEXT NOT NULL,
@@ -507,10 +508,12 @@ class SQLPoolStore(PoolStore):
         with self._read():
             finished = self._scalar("SELECT COUNT(*) FROM completed")
             accepted = self._scalar("SELECT COUNT(*) FROM tasks WHERE origin = 'machine'")
+            # From the (few) late drops, by index: not a scan of the pool.
             lost = self._scalar(
-                "SELECT COUNT(*) FROM tasks WHERE origin = 'machine'"
-                " AND task_id NOT IN (SELECT task_id FROM completed)"
-                f" AND candidate_id IN (SELECT candidate_id FROM drops WHERE stage IN ({marks}))",
+                "SELECT COUNT(DISTINCT t.task_id) FROM drops d"
+                " JOIN tasks t ON t.candidate_id = d.candidate_id"
+                f" WHERE d.stage IN ({marks}) AND t.origin = 'machine'"
+                " AND NOT EXISTS (SELECT 1 FROM completed c WHERE c.task_id = t.task_id)",
                 stages,
             )
             rounds = self._scalar("SELECT value FROM counters WHERE name = 'rounds'")

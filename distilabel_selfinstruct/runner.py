@@ -49,7 +49,14 @@ CACHE_DIRNAME = "cache"
 # Seconds distilabel gets, after the first Ctrl-C, to end its batches in flight.
 STOP_GRACE_S = 10.0
 # Exceptions whose message is already written for the user (no type name needed).
-_USER_FACING = ("ModelNotFoundError", "SeedFileError", "RunMismatchError", "PoolDamagedError")
+_USER_FACING = (
+    "ModelNotFoundError",
+    "SeedFileError",
+    "RunMismatchError",
+    "PoolDamagedError",
+    "PoolUnavailableError",
+    "StepActorLostError",
+)
 
 
 def parse_parameters(items: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -142,6 +149,7 @@ def _child(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--status", required=True)
     parser.add_argument("--param", action="append", default=[])
     parser.add_argument("--parent-pid", type=int, help="end when this process is gone")
+    parser.add_argument("--ray", action="store_true", help="run it on Ray (RAY_ADDRESS)")
     args = parser.parse_args(argv)
     status = Path(args.status)
     if args.parent_pid:
@@ -151,6 +159,10 @@ def _child(argv: Optional[Sequence[str]] = None) -> int:
 
         pipeline = Pipeline.from_yaml(args.config)
         quiet_per_batch_logs(pipeline)
+        if args.ray:
+            from distilabel_selfinstruct.compat.distilabel_ray import to_ray
+
+            pipeline = to_ray(pipeline)
         pipeline.run(parameters=parse_parameters(args.param), use_cache=False)
     except BaseException as error:  # noqa: BLE001 - reported, whatever it is
         traceback.print_exc()
@@ -246,6 +258,7 @@ def run_pipeline_process(
     notice: Optional[IO[str]] = None,
     stop_when: Optional[Callable[[], Optional[str]]] = None,
     poll_s: float = 0.5,
+    ray: bool = False,
 ) -> RunOutcome:
     """Runs `config` once in a child process until it ends, and says how it ended.
 
@@ -259,6 +272,8 @@ def run_pipeline_process(
             `sys.stderr` as it is at the call (a live display may be standing in for it).
         stop_when: polled every `poll_s` seconds; a message it returns ends the run at once
             as failed with that message.
+        ray: run it as a Ray pipeline (`compat.distilabel_ray.to_ray`) on the cluster
+            `RAY_ADDRESS` names; the child is then the Ray driver.
     """
     notice = notice if notice is not None else sys.stderr
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -278,6 +293,8 @@ def run_pipeline_process(
     ]
     for item in parameters:
         command += ["--param", item]
+    if ray:
+        command.append("--ray")
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",

@@ -30,7 +30,7 @@ from distilabel_selfinstruct.export import (
     DISTISET_DIRNAME,
     OFFICIAL_FILENAME,
 )
-from distilabel_selfinstruct.pipeline import pool_path_for
+from distilabel_selfinstruct.pipeline import pool_location_for
 from distilabel_selfinstruct.pool import PoolDamagedError, normalize_instruction, open_pool_store
 from distilabel_selfinstruct.summary import SUMMARY_FILENAME, RunSummary
 
@@ -48,7 +48,7 @@ _COUNTED = (
 def verify_run(output_dir: str | Path) -> list[str]:
     """The problems found in the run directory `output_dir` (empty: it is sound)."""
     output_dir = Path(output_dir)
-    pool = pool_path_for(output_dir)
+    pool = pool_location_for(output_dir)
     try:
         store = open_pool_store(pool, create=False)
     except PoolDamagedError as error:
@@ -72,7 +72,7 @@ def verify_run(output_dir: str | Path) -> list[str]:
 
 
 def _check_pool(
-    pool: Path,
+    pool: str,
     finished: list[dict[str, Any]],
     machine: dict[str, Any],
     dropped_late: set[str],
@@ -169,7 +169,7 @@ def _check_distiset(path: Path, tasks: int) -> list[str]:
     return []
 
 
-def _check_summary(output_dir: Path, pool: Path, finished: list[dict[str, Any]]) -> list[str]:
+def _check_summary(output_dir: Path, pool: str, finished: list[dict[str, Any]]) -> list[str]:
     path = output_dir / SUMMARY_FILENAME
     if not path.exists():
         return [f"{path}: missing"] if finished else []

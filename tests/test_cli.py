@@ -228,3 +228,54 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     assert "Ctrl-C again to stop at once" in stderr
     assert stderr.strip().splitlines()[-1].strip().startswith("resume with: selfinstruct run")
     assert processes_working_in(tmp_path) == []
+
+
+# -- a pool on PostgreSQL, the steps on Ray ---------------------------------------------------
+
+
+def test_a_saved_pipeline_with_its_pool_on_postgresql_runs_on_ray_from_the_command_line(
+    postgres_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.postgres_server import PASSWORD
+    from tests.ray_cluster import ray_command
+
+    if ray_command() is None:
+        pytest.skip("Ray is not installed (pip install 'distilabel-selfinstruct[ray]')")
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # as a teammate's shell would have it
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a local Ray, started by the run
+    url = postgres_server.new_database()
+    save_pipeline(tmp_path, target=4, pool=url)
+    assert PASSWORD not in (tmp_path / "pipeline.yaml").read_text()
+    result = run_cli(tmp_path, "run", "--config", "pipeline.yaml", "--ray", timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # The run directory is the YAML's; it names the pool, holds the exports and the log.
+    assert (tmp_path / "pool.url").read_text().strip() == url
+    assert not (tmp_path / "pool.sqlite").exists()
+    check_invariants(tmp_path, 4, pool=url)
+    exported = (tmp_path / "self_instruct.jsonl").read_text().splitlines()
+    assert len(exported) == 4
+    summary = run_cli(tmp_path, "summary", "--output", ".")
+    assert summary.returncode == 0 and "4" in summary.stdout
+    verify = run_cli(tmp_path, "verify", "--output", ".")
+    assert (verify.returncode, verify.stderr) == (0, ""), verify.stderr
+
+
+def test_pool_urls_the_command_line_refuses_are_one_line(postgres_server, tmp_path: Path) -> None:
+    from tests.postgres_server import PASSWORD
+
+    url = postgres_server.new_database()
+    secret = url.replace("selfinstruct@", f"selfinstruct:{PASSWORD}@")
+    args = ["generate", "--num-instructions", "2", "--output", "run"]
+    result = run_cli(tmp_path, *args, "--pool", secret)
+    assert result.returncode == 2
+    assert result.stderr.startswith("selfinstruct: --pool: leave the password out of the URL")
+    assert PASSWORD not in result.stderr and result.stderr.count("\n") == 1
+    result = run_cli(tmp_path, *args, "--pool", "run/pool.sqlite")
+    assert result.stderr == "selfinstruct: --pool run/pool.sqlite: expected a postgresql:// URL\n"
+    down = "postgresql://selfinstruct@127.0.0.1:1/none"
+    result = run_cli(tmp_path, *args, "--pool", down)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"selfinstruct: {down}: cannot connect to the pool store (")
+    assert result.stderr.endswith("(nothing was changed; rerun once it is reachable)\n")
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "run" / "pool.sqlite").exists()

@@ -29,9 +29,11 @@ names a plain `Pipeline`, as distilabel's does.
 Guard: checked on distilabel `DISTILABEL_RANGE` with Ray `RAY_RANGE` (the Ray this package
 pins: `pyproject.toml`, extra `ray`). Outside them the first use warns once (a
 `RuntimeWarning`) and still applies, since the fix only adds to what distilabel does.
-tests/test_ray_cluster.py kills a worker node mid-run on a real cluster; with
-`SELFINSTRUCT_DISABLE_COMPAT=distilabel_ray` (`to_ray` then returns distilabel's own
-`RayPipeline`) the killed run never ends and the test fails on its timeout.
+tests/test_ray_cluster.py kills a worker node mid-run on a real cluster and checks the
+driver ends with that one line. With `SELFINSTRUCT_DISABLE_COMPAT=distilabel_ray` (`to_ray`
+then returns distilabel's own `RayPipeline`) it fails: in the run checked, Ray had placed
+the log queue on the worker node, the steps' logging broke with it, and the driver ended
+without naming what was lost.
 """
 
 from __future__ import annotations

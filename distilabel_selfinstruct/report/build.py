@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from distilabel_selfinstruct.files import atomic_write_bytes, atomic_write_text
-from distilabel_selfinstruct.pipeline import pool_path_for
-from distilabel_selfinstruct.pool import open_pool_store
+from distilabel_selfinstruct.pipeline import pool_location_for
+from distilabel_selfinstruct.pool import is_networked, open_pool_store
 from distilabel_selfinstruct.report import statistics as stats
 from distilabel_selfinstruct.usage import PRICES_META, Prices, Usage
 
@@ -38,8 +38,8 @@ def run_statistics(run_dir: str | Path, reviews: Optional[str | Path] = None) ->
         ReportError: no pool store in `run_dir`, or a reviews file that cannot be read.
     """
     run_dir = Path(run_dir)
-    pool = pool_path_for(run_dir)
-    if not pool.exists():
+    pool = pool_location_for(run_dir)
+    if not is_networked(pool) and not Path(pool).exists():
         raise ReportError(f"no run in {run_dir} ({pool} is missing)")
     with open_pool_store(pool, create=False) as store:
         seeds = [task["instruction"] for task in store.tasks("seed")]
