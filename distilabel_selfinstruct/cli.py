@@ -326,6 +326,22 @@ def _check_run_directory(output: Path, run: BootstrapRun, seeds: Sequence) -> No
     _check_pool(pool, output, run, seeds)
 
 
+def _check_same_pool(output: Path, pool: Optional[str]) -> None:
+    """A run directory keeps the pool it started with: a rerun naming another would start
+    a second run beside the first (and the exports would follow one of them)."""
+    recorded = pool_location_for(output)
+    if is_networked(recorded) and recorded != pool:
+        raise UserError(
+            f"--output {output}: its pool is {recorded}; rerun with --pool {recorded}"
+            " (or use another --output)"
+        )
+    if pool and not is_networked(recorded) and Path(recorded).exists():
+        raise UserError(
+            f"--output {output}: its pool is {recorded}; rerun without --pool"
+            " (or use another --output)"
+        )
+
+
 def _check_server_pool(output: Path, run: BootstrapRun, seeds: Sequence) -> None:
     """A server pool is reachable; an empty database is a new run, else as a file's."""
     try:
@@ -380,6 +396,7 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         )
     if args.pool and not is_networked(args.pool):
         raise UserError(f"--pool {args.pool}: expected a postgresql:// URL")
+    _check_same_pool(output, args.pool)
     check = BootstrapRun(
         pool_path=args.pool or str(pool_path_for(output)),
         num_instructions=args.num_instructions,

@@ -89,9 +89,13 @@ def pool_location_for(output_dir: str | Path) -> str:
 
 def record_pool_location(output_dir: str | Path, location: str) -> None:
     """Notes a server pool in the run directory, so that `export`, `summary`, `report`
-    and `verify` on the directory find it (the URL without its password)."""
+    and `verify` on the directory find it (the URL without its password); a file pool
+    removes the note."""
+    marker = Path(output_dir) / POOL_URL_FILENAME
     if is_networked(location):
-        atomic_write_text(Path(output_dir) / POOL_URL_FILENAME, split_password(location)[0] + "\n")
+        atomic_write_text(marker, split_password(location)[0] + "\n")
+    else:
+        marker.unlink(missing_ok=True)  # the directory's own pool.sqlite again
 
 
 def build_pipeline(

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from distilabel_selfinstruct.bootstrap.stages import POST_ACCEPT_STAGES
 
@@ -333,15 +333,22 @@ def split_password(location: str) -> tuple[str, Optional[str]]:
     if not is_networked(location):
         return location, None
     parts = urlsplit(location)
-    if parts.password is None:
+    password: Optional[str] = None
+    netloc = parts.netloc
+    # By text, not `hostname`/`port`: libpq URLs may list several hosts (h1:5432,h2:5433).
+    if "@" in netloc:
+        user, hosts = netloc.rsplit("@", 1)
+        if ":" in user:
+            user, secret = user.split(":", 1)
+            password = unquote(secret)
+        netloc = f"{user}@{hosts}"
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(key, value) for key, value in query if key != "password"]
+    if len(kept) != len(query):
+        password = password or next(value for key, value in query if key == "password")
+    if password is None:
         return location, None
-    host = parts.hostname or ""
-    if ":" in host:  # an IPv6 literal
-        host = f"[{host}]"
-    netloc = (f"{parts.username}@" if parts.username else "") + host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc)), parts.password
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(kept))), password
 
 
 def sqlite_path(location: Union[str, Path]) -> Path:

@@ -7,7 +7,8 @@ so libpq's environment works: `PGPASSWORD`, `~/.pgpass`, `PGSSLMODE`, ...).
 
 The guarantees `SQLPoolStore` relies on:
 
-* Writes: every write transaction first takes one transaction-scoped advisory lock, the
+* Writes: every write transaction runs at READ COMMITTED (whatever the server's default)
+  and first takes one transaction-scoped advisory lock, the
   counterpart of SQLite's `BEGIN IMMEDIATE`. Writers run one at a time, so a write's
   checks (the target's cap in `complete`, a text already held in `accept`) still hold
   when it commits, and `seq` values become visible in the order they were drawn: a reader
@@ -74,11 +75,13 @@ class PostgresPoolStore(SQLPoolStore):
                 f"{self.location}: cannot connect to the pool store ({_first_line(error)})"
             ) from None
         try:
-            if create:
+            if create and set(_TABLES) - self._table_names():
+                # Only when missing: DDL needs rights a role granted only DML on an existing
+                # pool lacks, and every step's open would queue behind the write lock.
                 with self._write():
                     for statement in schema("postgresql"):
                         self._connection.execute(statement)
-            else:
+            elif not create:
                 missing = sorted(set(_TABLES) - self._table_names())
                 if missing:
                     raise PoolDamagedError(
@@ -118,19 +121,28 @@ class PostgresPoolStore(SQLPoolStore):
     def _sql(sql: str) -> str:
         return sql.replace("?", "%s")
 
+    @staticmethod
+    def _params(params: Sequence[Any]) -> list[Any]:
+        # PostgreSQL text cannot hold NUL (SQLite's can); a garbage reply may carry one.
+        return [value.replace("\x00", "") if isinstance(value, str) else value for value in params]
+
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with self._unavailable_as_ours():
-            return self._connection.execute(self._sql(sql), params)
+            return self._connection.execute(self._sql(sql), self._params(params))
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._unavailable_as_ours(), self._connection.cursor() as cursor:
-            cursor.executemany(self._sql(sql), rows)
+            cursor.executemany(self._sql(sql), [self._params(row) for row in rows])
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
         """A write transaction: the pool's write lock first, commit on success, roll back on
         any exception."""
         with self._unavailable_as_ours(), self._connection.transaction():
+            # READ COMMITTED whatever the server's default: each statement after the lock
+            # must see what the previous writer committed (a snapshot taken at the lock's
+            # statement, as REPEATABLE READ would, would not).
+            self._connection.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             self._connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
             yield self._connection
 

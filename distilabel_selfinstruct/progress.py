@@ -131,7 +131,7 @@ class ProgressDisplay:
         refresh_s: float = 1.0,
         plain_interval_s: float = 5.0,
     ) -> None:
-        self.pool_path = Path(pool_path)
+        self.pool_path = pool_path  # a file or a server URL: not a Path
         self.target = target
         self.console = Console(file=stream, highlight=False)
         self.live = self.console.is_terminal if live is None else live

@@ -75,6 +75,14 @@ class PostgresServer:
         return {"user": "postgres", "group": "postgres"} if os.geteuid() == 0 else {}
 
     def __enter__(self) -> PostgresServer:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()  # a failed start leaves no server and no files behind
+            raise
+        return self
+
+    def _start(self) -> None:
         bin_dir = postgres_bin_dir()
         assert bin_dir is not None, unavailable_reason()
         data, sockets = self.root / "data", self.root / "sockets"
@@ -128,7 +136,6 @@ class PostgresServer:
         )
         log.close()
         self._wait_ready()
-        return self
 
     def _wait_ready(self) -> None:
         import psycopg

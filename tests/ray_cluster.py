@@ -179,9 +179,9 @@ class RayCluster:
                 return
             if node.poll() is not None or time.monotonic() > deadline:
                 log = (self.root / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"the Ray node {ip} did not join:\n{log}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the Ray node {ip} did not join: {result.stderr[-2000:]}")
+                raise RuntimeError(
+                    f"the Ray node {ip} did not join:\n{log}\n{result.stderr[-2000:]}"
+                )
             time.sleep(1)
 
     def kill_worker(self, index: int = 0) -> None:

@@ -233,6 +233,8 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
 # -- a pool on PostgreSQL, the steps on Ray ---------------------------------------------------
 
 
+@pytest.mark.ray
+@pytest.mark.timeout(900)
 def test_a_saved_pipeline_with_its_pool_on_postgresql_runs_on_ray_from_the_command_line(
     postgres_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -240,6 +242,8 @@ def test_a_saved_pipeline_with_its_pool_on_postgresql_runs_on_ray_from_the_comma
     from tests.ray_cluster import ray_command
 
     if ray_command() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the Ray tests: scripts/test installs the ray extra")
         pytest.skip("Ray is not installed (pip install 'distilabel-selfinstruct[ray]')")
     monkeypatch.setenv("PGPASSWORD", PASSWORD)  # as a teammate's shell would have it
     monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a local Ray, started by the run
@@ -250,7 +254,8 @@ def test_a_saved_pipeline_with_its_pool_on_postgresql_runs_on_ray_from_the_comma
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # The run directory is the YAML's; it names the pool, holds the exports and the log.
     assert (tmp_path / "pool.url").read_text().strip() == url
-    assert not (tmp_path / "pool.sqlite").exists()
+    # Nothing took the URL for a path (the progress display once did: ./postgresql:/...).
+    assert not list(tmp_path.glob("postgres*")) and not list(tmp_path.rglob("*.sqlite"))
     check_invariants(tmp_path, 4, pool=url)
     exported = (tmp_path / "self_instruct.jsonl").read_text().splitlines()
     assert len(exported) == 4
@@ -279,3 +284,18 @@ def test_pool_urls_the_command_line_refuses_are_one_line(postgres_server, tmp_pa
     assert result.stderr.endswith("(nothing was changed; rerun once it is reachable)\n")
     assert result.stderr.count("\n") == 1
     assert not (tmp_path / "run" / "pool.sqlite").exists()
+    # A run directory keeps its pool: another one is refused, either way.
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "pool.url").write_text(url + "\n")
+    result = run_cli(tmp_path, *args)
+    assert result.stderr == (
+        f"selfinstruct: --output run: its pool is {url}; rerun with --pool {url}"
+        " (or use another --output)\n"
+    )
+    (tmp_path / "run" / "pool.url").unlink()
+    open_pool_store(tmp_path / "run" / "pool.sqlite").close()
+    result = run_cli(tmp_path, *args, "--pool", url)
+    assert result.stderr == (
+        "selfinstruct: --output run: its pool is run/pool.sqlite; rerun without --pool"
+        " (or use another --output)\n"
+    )

@@ -335,6 +335,12 @@ def test_opening_a_foreign_file_to_check_it_leaves_it_as_it_was(tmp_path: Path) 
 def test_concurrent_writers_never_overshoot_the_cap_and_readers_never_skip_a_task(
     pool_location: str,
 ) -> None:
+    race(pool_location)
+
+
+def race(pool_location: str) -> None:
+    """The writers' race, also run by tests/test_pool_postgres.py under another default
+    isolation level."""
     # Four writers (a step's replicas on four nodes) race to accept and finish tasks while
     # a reader follows the pool by seq, as SampleDemonstrations and the filters do.
     writers, per_writer, cap = 4, 30, 70
@@ -391,6 +397,16 @@ def test_a_url_keeps_its_password_out_of_what_is_saved_and_shown() -> None:
     assert split_password("postgresql://u@[::1]/pool") == ("postgresql://u@[::1]/pool", None)
     assert split_password("postgresql://u:p@[::1]/pool")[0] == "postgresql://u@[::1]/pool"
     assert split_password("run/pool.sqlite") == ("run/pool.sqlite", None)
+    # Percent-encoded, in the query, with several hosts: libpq's other URL forms.
+    assert split_password("postgresql://u:p%40ss%3Aw@h/db") == ("postgresql://u@h/db", "p@ss:w")
+    assert split_password("postgresql://u@h/db?sslmode=require&password=s3") == (
+        "postgresql://u@h/db?sslmode=require",
+        "s3",
+    )
+    assert split_password("postgresql://u:pw@h1:5432,h2:5433/db") == (
+        "postgresql://u@h1:5432,h2:5433/db",
+        "pw",
+    )
     assert is_networked("postgres://h/db") and not is_networked("sqlite:///run/pool.sqlite")
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from distilabel_selfinstruct.pool import PoolDamagedError, PoolUnavailableError, open_pool_store
 from tests.postgres_server import PASSWORD, PostgresServer
+from tests.test_pool import race
 
 
 def test_the_password_comes_from_the_url_or_the_environment_and_never_shows(
@@ -78,3 +79,27 @@ def test_a_database_without_the_tables_is_not_a_pool(
         assert store.integrity_problems() == []
     with open_pool_store(url, create=False) as store:
         assert store.count() == 0
+
+
+def test_writers_see_each_others_commits_whatever_the_servers_default_isolation(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Managed servers often default to REPEATABLE READ: a writer's snapshot would then be
+    # taken before it waits for the lock, and the cap would be checked on stale counts.
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    url = postgres_server.new_database()
+    with open_pool_store(url) as store:
+        name = url.rsplit("/", 1)[1]
+        store._connection.execute(
+            f"ALTER DATABASE {name} SET default_transaction_isolation = 'repeatable read'"
+        )
+    race(url)
+
+
+def test_nul_characters_are_dropped_not_a_crash(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    with open_pool_store(postgres_server.new_database()) as store:
+        store.record_drops([{"candidate_id": "c1", "stage": "x", "reason": "y", "text": "a\x00b"}])
+        assert store.drops()[0]["text"] == "ab"

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from distilabel_selfinstruct.bootstrap.stop import StopRule, default_round_limit
-from distilabel_selfinstruct.pool import PoolStore, is_networked, open_pool_store, split_password
+from distilabel_selfinstruct.pool import (
+    PoolStore,
+    is_networked,
+    open_pool_store,
+    split_password,
+    sqlite_path,
+)
 from distilabel_selfinstruct.usage import Prices, Usage, budget_exhausted
 
 if TYPE_CHECKING:
@@ -93,6 +99,10 @@ class BootstrapRun(BaseModel):
     _pool_password: Optional[str] = PrivateAttr(default=None)
 
     def model_post_init(self, __context: Any) -> None:
+        if not is_networked(self.pool_path):
+            # `sqlite:///path` is its file: everything after compares and opens paths.
+            self.pool_path = str(sqlite_path(self.pool_path))
+            return
         self.pool_path, password = split_password(self.pool_path)
         if password is not None:
             self._pool_password = password

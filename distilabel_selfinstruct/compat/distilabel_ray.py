@@ -14,10 +14,12 @@ are placed wherever Ray likes, so losing a worker node can take the output queue
   the actor by the name distilabel gives it and queues one `__ray_ready__` call on it. The
   call runs only once `run()` has returned, or fails as soon as the actor dies; a watcher
   thread waits on these calls. A death sets the pipeline's exception (`StepActorLostError`,
-  one line naming the step, the replica and Ray's reason), marks the replica unloaded (so
-  the stop does not wait for it) and stops the pipeline, which then raises. The work the
-  dead replica held is not lost: the bootstrap loop's state is in the pool store, and a
-  rerun replays the tasks that were in flight;
+  one line naming the step, the replica and Ray's reason), counts the replica out of the
+  private `_steps_load_status` (so the stop does not wait for it) and stops the pipeline,
+  which then raises. The work the dead replica held is not lost: the bootstrap loop's
+  state is in the pool store, and a rerun replays the tasks that were in flight;
+* before anything starts, a pool file (SQLite) on a cluster of several nodes is refused
+  (`ValueError`, one line): the steps on the other nodes would open pools of their own;
 * a failed load raises (`RuntimeError`), as distilabel's local `Pipeline` does;
 * every queue is pinned to the driver's node with no CPU reserved
   (`NodeAffinitySchedulingStrategy`, through the public `QueueClass`): a worker node's
@@ -41,6 +43,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from distilabel.pipeline.base import _STEP_LOAD_FAILED_CODE, _STEP_UNLOADED_CODE
 from distilabel.pipeline.ray import RayPipeline
 
 from distilabel_selfinstruct.compat._guard import disabled, warn_if_unchecked
@@ -103,12 +106,36 @@ class WatchedRayPipeline(RayPipeline):
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         _check_versions()
+        self._watch_done.clear()
+        self._watcher, self._lost_stop_sent = None, False
+        if self._ray_head_node_url is None:
+            import ray
+
+            if not ray.is_initialized():
+                # As distilabel would (it reuses a Ray it finds initialised), but first, so
+                # the cluster can be checked against the pool before anything starts.
+                ray.init(**self._ray_init_kwargs)
+            self._check_pool_reachable(sum(node["Alive"] for node in ray.nodes()))
         try:
             return super().run(*args, **kwargs)
         finally:
             self._watch_done.set()
             if self._watcher is not None:
                 self._watcher.join(timeout=10)
+
+    def _check_pool_reachable(self, nodes: int) -> None:
+        """Refuses a pool file on a cluster of several nodes: the steps on the other nodes
+        would each open a pool of their own on their disks."""
+        if nodes <= 1:
+            return
+        for step_name in self.dag:
+            run = getattr(self.dag.get_step(step_name)["step"], "run", None)
+            if run is not None and not run.networked_pool:
+                raise ValueError(
+                    f"step '{step_name}': the pool {run.pool_path} is a file on this machine,"
+                    f" and the Ray cluster has {nodes} nodes; give the run a server pool"
+                    " (postgresql://..., docs/scale-out.md)"
+                )
 
     def _run_step(self, step: _Step, input_queue: Any, replica: int) -> None:
         import ray
@@ -126,7 +153,6 @@ class WatchedRayPipeline(RayPipeline):
 
     def _watch(self) -> None:
         import ray
-        from ray.exceptions import RayActorError
 
         while not self._watch_done.is_set():
             with self._watch_lock:
@@ -140,7 +166,7 @@ class WatchedRayPipeline(RayPipeline):
                     step_name, replica = self._watched.pop(ref)
                 try:
                     ray.get(ref)  # the replica's run() returned: it ended normally
-                except RayActorError as error:
+                except Exception as error:  # noqa: BLE001 - any failure of the call: lost
                     self._actor_lost(step_name, replica, error)
 
     def _actor_lost(self, step_name: str, replica: int, error: BaseException) -> None:
@@ -150,11 +176,16 @@ class WatchedRayPipeline(RayPipeline):
                 f"step '{step_name}' (replica {replica}) was lost with its Ray actor"
                 f" ({_first_line(error)}); what finished is in the pool store: rerun to resume"
             )
+        # Recorded here, not through the load queue: the stop that follows must not wait
+        # for a replica the load thread has not yet counted out.
         with self._steps_load_status_lock:
-            # Replicas loaded (> 0), or a negative code: not loaded yet, failed, unloaded.
-            loaded = self._steps_load_status.get(step_name, 0) > 0
-        # What the replica would have said on its way out (any other status: load failed).
-        self._load_queue.put({"name": step_name, "status": "unloaded" if loaded else "failed"})
+            replicas = self._steps_load_status.get(step_name, 0)
+            if replicas > 1:
+                self._steps_load_status[step_name] = replicas - 1
+            elif replicas == 1:
+                self._steps_load_status[step_name] = _STEP_UNLOADED_CODE
+            else:  # not loaded yet (or already failed)
+                self._steps_load_status[step_name] = _STEP_LOAD_FAILED_CODE
         with self._watch_lock:
             if self._lost_stop_sent:
                 return

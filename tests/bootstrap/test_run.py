@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,11 @@ def test_a_pool_remembers_its_seeds_and_refuses_others(tmp_path: Path) -> None:
             run.model_copy(update={"rouge_threshold": 0.5}).claim(store, seeds)
         recorded = json.loads(store.meta(RUN_IDENTITY))
     assert recorded == run.identity(seeds) and recorded["seed_tasks"] == 162
+
+
+def test_a_sqlite_url_is_its_file_and_a_server_password_is_never_dumped() -> None:
+    assert BootstrapRun(pool_path="sqlite:///runs/a/pool.sqlite").pool_path == "runs/a/pool.sqlite"
+    run = BootstrapRun(pool_path="postgresql://u:s3cret@db/pool")
+    assert run.pool_path == "postgresql://u@db/pool" and run.networked_pool
+    assert "s3cret" not in run.model_dump_json()
+    assert pickle.loads(pickle.dumps(run))._pool_password == "s3cret"  # to the actors
