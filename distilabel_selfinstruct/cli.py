@@ -37,6 +37,7 @@ from distilabel_selfinstruct.pipeline import (
 )
 from distilabel_selfinstruct.pool import (
     PoolDamagedError,
+    PoolStore,
     PoolUnavailableError,
     is_disk_error,
     is_networked,
@@ -323,7 +324,7 @@ def _check_run_directory(output: Path, run: BootstrapRun, seeds: Sequence) -> No
         for path in (pool, wal, pool.with_name(pool.name + "-shm")):
             path.unlink(missing_ok=True)
         return
-    _check_pool(pool, output, run, seeds)
+    _check_pool(open_pool_store(pool, create=False), output, run, seeds)
 
 
 def _check_same_pool(output: Path, pool: Optional[str]) -> None:
@@ -345,7 +346,7 @@ def _check_same_pool(output: Path, pool: Optional[str]) -> None:
 def _check_server_pool(output: Path, run: BootstrapRun, seeds: Sequence) -> None:
     """A server pool is reachable; an empty database is a new run, else as a file's."""
     try:
-        open_pool_store(run.pool_path, create=False).close()
+        store = open_pool_store(run.pool_path, create=False)
     except PoolDamagedError:
         if _exported_count(output):
             raise UserError(
@@ -354,14 +355,15 @@ def _check_server_pool(output: Path, run: BootstrapRun, seeds: Sequence) -> None
                 EXIT_FAILED,
             ) from None
         return  # a new database: the run creates the pool
-    _check_pool(run.pool_path, output, run, seeds)
+    _check_pool(store, output, run, seeds)
 
 
-def _check_pool(location: Union[str, Path], output: Path, run: BootstrapRun, seeds) -> None:
-    with open_pool_store(location, create=False) as store:
+def _check_pool(store: PoolStore, output: Path, run: BootstrapRun, seeds: Sequence) -> None:
+    """The opened pool (closed here) is sound, this run's, and not past the target."""
+    with store:
         problems = store.integrity_problems()
         if problems:
-            raise PoolDamagedError(f"{location}: damaged ({problems[0]})")
+            raise PoolDamagedError(f"{store.location}: damaged ({problems[0]})")
         run.claim(store, seeds, record=False)  # the generator records it, once running
         finished = store.completed_count()
     if finished > run.num_instructions:

@@ -405,6 +405,22 @@ class SQLPoolStore(PoolStore):
     @abstractmethod
     def _read(self) -> contextlib.AbstractContextManager[Any]: ...
 
+    @abstractmethod
+    def _table_names(self) -> set[str]:
+        """The tables the store holds."""
+
+    def _missing_tables(self) -> list[str]:
+        return sorted(set(_TABLES) - self._table_names())
+
+    def _require_tables(self) -> None:
+        """For a store opened to be read, not created: a store without the pool's tables
+        is not a pool."""
+        missing = self._missing_tables()
+        if missing:
+            raise PoolDamagedError(
+                f"{self.location}: not a task pool (no table {', '.join(missing)})"
+            )
+
     def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = self._execute(sql, params).fetchone()
         return None if row is None else row[0]
@@ -738,11 +754,7 @@ class SQLitePoolStore(SQLPoolStore):
                         if column not in columns:
                             connection.execute(f"ALTER TABLE tasks ADD COLUMN {column} TEXT")
             else:
-                missing = sorted(set(_TABLES) - self._table_names())
-                if missing:
-                    raise PoolDamagedError(
-                        f"{self.path}: not a task pool (no table {', '.join(missing)})"
-                    )
+                self._require_tables()
         except sqlite3.DatabaseError as error:
             self._connection.close()
             if is_disk_error(error):

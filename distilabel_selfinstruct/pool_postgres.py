@@ -27,8 +27,6 @@ from contextlib import contextmanager
 from typing import Any, Optional
 
 from distilabel_selfinstruct.pool import (
-    _TABLES,
-    PoolDamagedError,
     PoolUnavailableError,
     SQLPoolStore,
     schema,
@@ -58,7 +56,6 @@ class PostgresPoolStore(SQLPoolStore):
     def __init__(self, url: str, *, create: bool = True, password: Optional[str] = None) -> None:
         import psycopg
 
-        self._errors = psycopg.Error
         self._operational = psycopg.OperationalError
         self.location, in_url = split_password(url)
         password = password or in_url
@@ -75,18 +72,14 @@ class PostgresPoolStore(SQLPoolStore):
                 f"{self.location}: cannot connect to the pool store ({_first_line(error)})"
             ) from None
         try:
-            if create and set(_TABLES) - self._table_names():
+            if not create:
+                self._require_tables()
+            elif self._missing_tables():
                 # Only when missing: DDL needs rights a role granted only DML on an existing
                 # pool lacks, and every step's open would queue behind the write lock.
                 with self._write():
                     for statement in schema("postgresql"):
                         self._connection.execute(statement)
-            elif not create:
-                missing = sorted(set(_TABLES) - self._table_names())
-                if missing:
-                    raise PoolDamagedError(
-                        f"{self.location}: not a task pool (no table {', '.join(missing)})"
-                    )
         except BaseException:
             self._connection.close()
             raise
@@ -101,8 +94,7 @@ class PostgresPoolStore(SQLPoolStore):
     def integrity_problems(self) -> list[str]:
         """Tables the pool needs and the database lacks (PostgreSQL keeps its own files
         consistent; there is no file of ours to check)."""
-        missing = sorted(set(_TABLES) - self._table_names())
-        return [f"no table {name}" for name in missing]
+        return [f"no table {name}" for name in self._missing_tables()]
 
     def close(self) -> None:
         self._connection.close()

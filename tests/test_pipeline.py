@@ -266,3 +266,19 @@ def test_semantic_dedup_diverse_demonstrations_and_topics_through_the_saved_yaml
     for position, task in enumerate(pool):
         if task["origin"] == "machine":
             assert float(np.max(vectors[:position] @ vectors[position])) <= threshold + 1e-5
+
+
+def test_step_resources_name_real_steps_and_keep_the_generator_and_writer_single(
+    tmp_path: Path,
+) -> None:
+    def build(resources):
+        return scripted_pipeline(tmp_path / "run", 3, "t-resources", step_resources=resources)
+
+    pipeline = build({"generate_instances": {"replicas": 3}, "rouge_l_filter": {"replicas": 2}})
+    assert pipeline.dag.get_step("generate_instances")["step"].resources.replicas == 3
+    with pytest.raises(ValueError, match="'admit_to_pool' keeps one replica"):
+        build({"admit_to_pool": {"replicas": 2}})
+    with pytest.raises(ValueError, match="no step 'generate'"):
+        build({"generate": {"replicas": 2}})
+    with pytest.raises(ValueError, match="this pipeline has no step 'semantic_dedup'"):
+        build({"semantic_dedup": {"replicas": 2}})

@@ -45,6 +45,14 @@ def test_a_server_that_is_down_is_unavailable_not_damaged() -> None:
         open_pool_store(url, password=PASSWORD)
 
 
+def terminate_other_sessions(store) -> None:
+    """Ends every pool session on the server but the one of `store`."""
+    store._connection.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name = 'distilabel-selfinstruct' AND pid <> pg_backend_pid()"
+    )
+
+
 def test_a_server_lost_mid_run_is_one_line_and_the_data_survives_a_restart(
     postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -53,15 +61,9 @@ def test_a_server_lost_mid_run_is_one_line_and_the_data_survives_a_restart(
     with open_pool_store(url) as store:
         store.increment("n")
         # The server ends this session (as a restart or a failover would).
-        store._connection.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name = 'distilabel-selfinstruct' AND pid <> pg_backend_pid()"
-        )
+        terminate_other_sessions(store)
         with open_pool_store(url) as other:
-            other._connection.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = 'distilabel-selfinstruct' AND pid <> pg_backend_pid()"
-            )
+            terminate_other_sessions(other)
         with pytest.raises(PoolUnavailableError, match=f"^{url}: the pool store failed"):
             store.increment("n")
     with open_pool_store(url) as again:
