@@ -276,6 +276,17 @@ def _check_server(base_url: str) -> None:
         )
 
 
+def _check_scale_out_extras(ray: bool, networked_pool: bool) -> None:
+    """`--ray` and a server pool need their extras: one line saying which, before anything
+    runs (not an import error from a step)."""
+    if ray and importlib.util.find_spec("ray") is None:
+        raise UserError("--ray needs Ray: pip install 'distilabel-selfinstruct[ray]'")
+    if networked_pool and importlib.util.find_spec("psycopg") is None:
+        raise UserError(
+            "a postgresql:// pool needs psycopg: pip install 'distilabel-selfinstruct[postgres]'"
+        )
+
+
 def _check_llm_args(args: argparse.Namespace) -> None:
     if (args.price_prompt is None) != (args.price_completion is None):
         raise UserError("--price-prompt and --price-completion go together")
@@ -399,6 +410,7 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.pool and not is_networked(args.pool):
         raise UserError(f"--pool {args.pool}: expected a postgresql:// URL")
     _check_same_pool(output, args.pool)
+    _check_scale_out_extras(args.ray, bool(args.pool))
     check = BootstrapRun(
         pool_path=args.pool or str(pool_path_for(output)),
         num_instructions=args.num_instructions,
@@ -503,6 +515,7 @@ def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if sample.run is None:
         return _error(f"{config}: the SampleDemonstrations step has no `run`")
     pool, target = sample.run.pool_path, sample.run.num_instructions
+    _check_scale_out_extras(args.ray, sample.run.networked_pool)
     # The run directory: the pool file's, or (a pool on a server) the YAML's.
     output = config.parent if sample.run.networked_pool else Path(pool).parent
     try:

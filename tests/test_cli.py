@@ -299,3 +299,27 @@ def test_pool_urls_the_command_line_refuses_are_one_line(postgres_server, tmp_pa
         "selfinstruct: --output run: its pool is run/pool.sqlite; rerun without --pool"
         " (or use another --output)\n"
     )
+
+
+def test_ray_and_a_server_pool_without_their_extras_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from distilabel_selfinstruct import cli
+
+    missing = {"ray", "psycopg"}
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in missing else real(name, *a)
+    )
+    with pytest.raises(
+        cli.UserError, match=r"^--ray needs Ray: pip install 'distilabel-selfinstruct\[ray\]'$"
+    ):
+        cli._check_scale_out_extras(ray=True, networked_pool=False)
+    with pytest.raises(cli.UserError, match=r"pool needs psycopg: pip install .*\[postgres\]'$"):
+        cli._check_scale_out_extras(ray=False, networked_pool=True)
+    cli._check_scale_out_extras(ray=False, networked_pool=False)
+    # Through the command itself: one line, exit 2, nothing created.
+    code = cli.main(["generate", "--output", str(tmp_path / "run"), "--ray"])
+    assert code == 2 and not (tmp_path / "run").exists()
