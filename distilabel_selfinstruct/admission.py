@@ -16,7 +16,7 @@ from distilabel.steps import StepInput
 from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
-from distilabel_selfinstruct.filters.base import DropRecorder
+from distilabel_selfinstruct.filters.base import DropRecorder, is_resumed
 from distilabel_selfinstruct.filters.embedding_index import EmbeddingIndex
 from distilabel_selfinstruct.filters.rouge_index import RougeLIndex
 from distilabel_selfinstruct.pool import task_id_for
@@ -97,8 +97,8 @@ class AdmitToPool(DropRecorder):
             candidate_id, text = row.get("candidate_id"), row.get("instruction") or ""
             if not candidate_id:
                 raise ValueError(f"step '{self.name}': a row without candidate_id: {text!r}")
-            if store.accepted_candidate(candidate_id) is not None:
-                admitted.append(row)
+            if is_resumed(row) or store.accepted_candidate(candidate_id) is not None:
+                admitted.append(row)  # admitted already (a resumed task or a replayed batch)
                 continue
             if row.get("rouge_l_pool_seq") is None:
                 # Scored without the pool store: novelty against the pool is unknown.

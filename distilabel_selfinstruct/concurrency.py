@@ -58,6 +58,7 @@ from distilabel.typing import StepOutput
 from distilabel.utils.dicts import group_dicts
 from pydantic import Field, PrivateAttr
 
+from distilabel_selfinstruct.compat.pipeline import JoinsLoopPipeline
 from distilabel_selfinstruct.server_errors import retry_after_s, retry_reason
 
 SLOTS_PREFIX = "llm-slots"
@@ -317,7 +318,7 @@ class _Requests:
         self._thread.join(timeout=5)
 
 
-class ConcurrentRequests(Task):
+class ConcurrentRequests(JoinsLoopPipeline, Task):
     """A task that keeps up to `max_concurrency` LLM requests in flight across batches
     (see the module docstring).
 

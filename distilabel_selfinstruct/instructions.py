@@ -12,7 +12,7 @@ from distilabel.steps import StepInput
 from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
-from distilabel_selfinstruct.filters.base import DropRecorder
+from distilabel_selfinstruct.filters.base import RESUMED, DropRecorder
 from distilabel_selfinstruct.generation import FinishAwareTask, apply_default_generation_kwargs
 from distilabel_selfinstruct.pool import candidate_id_for
 from distilabel_selfinstruct.prompts import render_prompt
@@ -211,9 +211,9 @@ class SplitInstructions(DropRecorder):
     as a drop with reason `unparseable_reply` instead of vanishing silently.
 
     With `run`, drops go to the run's pool store, and the first batch also carries the tasks
-    a killed run had accepted but not finished: `RougeLFilter` and `AdmitToPool` recognise
-    their candidate ids and pass them on with their recorded scores, so the resumed run
-    finishes them.
+    a killed run had accepted but not finished, with their recorded scores and marked
+    `resumed`: they re-enter after admission (no candidate filter checks them again, whatever
+    its settings on the rerun), so the resumed run finishes them.
 
     Attributes:
         run: the run's `BootstrapRun` (optional).
@@ -258,6 +258,13 @@ class SplitInstructions(DropRecorder):
                 "instruction": task["instruction"],
                 "topic": task.get("topic"),
                 "instruction_model": task.get("instruction_model"),
+                # Admitted already: its recorded scores, and the mark that lets it pass the
+                # candidate filters untouched.
+                "task_id": task["task_id"],
+                "rouge_l_max": task["rouge_l_max"],
+                "most_similar_task_id": task["most_similar_task_id"],
+                "most_similar_instruction": task["most_similar_instruction"],
+                RESUMED: True,
             }
             for task in tasks
         ]

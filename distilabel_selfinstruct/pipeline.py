@@ -32,6 +32,7 @@ from distilabel_selfinstruct.admission import AdmitToPool
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.classification import IdentifyClassification
 from distilabel_selfinstruct.commit import CommitToPool
+from distilabel_selfinstruct.compat.pipeline import SelfInstructPipeline
 from distilabel_selfinstruct.files import atomic_write_text
 from distilabel_selfinstruct.filters.instance_filters import FilterInstances
 from distilabel_selfinstruct.filters.instruction_filters import FilterInstructions
@@ -211,7 +212,7 @@ def build_pipeline(
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     record_pool_location(output_dir, run.pool_path)
 
-    with Pipeline(
+    with SelfInstructPipeline(
         name=name,
         description="Self-Instruct bootstrap (arXiv 2212.10560) as distilabel steps.",
         # Kept beside the pool so one directory holds everything a resume needs.

@@ -25,6 +25,7 @@ from distilabel_selfinstruct.bootstrap.stop import (
     STOP_REASON,
     Decision,
 )
+from distilabel_selfinstruct.compat.pipeline import JoinsLoopPipeline
 from distilabel_selfinstruct.pool import PoolState, PoolStore
 from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
 from distilabel_selfinstruct.topics import TopicPolicy, load_topics
@@ -129,7 +130,7 @@ def sample_demonstrations(
     return demonstrations
 
 
-class SampleDemonstrations(GeneratorStep):
+class SampleDemonstrations(JoinsLoopPipeline, GeneratorStep):
     """Samples demonstrations from the growing task pool, round after round.
 
     Each batch is one bootstrap round of `batch_size` prompts. Before a round the step reads

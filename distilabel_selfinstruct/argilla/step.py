@@ -18,12 +18,13 @@ from distilabel_selfinstruct.argilla.push import (
     with_retries,
 )
 from distilabel_selfinstruct.argilla.records import normalize_task, task_to_records
+from distilabel_selfinstruct.compat.pipeline import JoinsLoopPipeline
 
 if TYPE_CHECKING:
     from distilabel.typing import StepColumns, StepOutput
 
 
-class SelfInstructToArgilla(ArgillaBase):
+class SelfInstructToArgilla(JoinsLoopPipeline, ArgillaBase):
     """Pushes Self-Instruct tasks to an Argilla dataset for human review.
 
     `Step` that creates (or reuses) an Argilla dataset with the Self-Instruct

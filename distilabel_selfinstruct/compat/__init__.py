@@ -1,21 +1,27 @@
 """Every use of a library's private internals, in one place, each guarded by the versions it
 was checked against and each with a test (tests/compat/) that fails without it.
 
-* `distilabel_batch_manager`, distilabel >=1.5.3,<1.6: replaces the private
-  `_BatchManagerStep._ready_to_create_batch_normal` so that a last batch arriving empty
-  (a filter dropped all its rows) is passed on instead of hanging `Pipeline.run`. Applied
-  when the package is imported (`apply_patches`, from `distilabel_selfinstruct/__init__.py`),
-  only if the original method's source still hashes to the 1.5.3 code; otherwise skipped
-  with one `RuntimeWarning`.
-* `distilabel_pipeline_cache`, distilabel >=1.5.3,<1.6: wraps the private
-  `BasePipeline._refresh_pipeline_from_cache` so that a cached `pipeline.yaml` cut short by
-  a kill (distilabel rewrites it in place after every batch and reads it back on every
-  `run()`) is set aside with one warning instead of failing every later run. Applied at
-  import, with the same version and source-hash guard as the batch manager fix.
-* `distilabel_cache_writes`, distilabel >=1.5.3,<1.6: replaces the private
-  `BasePipeline._cache_location` (property) and `BasePipeline._cache` so that the pipeline
-  is dumped and `pipeline.yaml` written once per run instead of five dumps per batch (64 %
-  of a run's CPU against an HTTP server). Applied at import, same guard.
+Importing any module of the package changes nothing in distilabel. The three fixes of
+distilabel's pipeline internals are scoped to the pipelines that contain our steps: they are
+overrides in `pipeline.SelfInstructPipeline` (and `distilabel_ray.LoopRayPipeline`, the
+base of `WatchedRayPipeline`), subclasses of distilabel's pipelines made by
+`pipeline.with_loop_fixes`, and a plain `Pipeline` becomes one when a step of ours
+joins it (`pipeline.adopt`). docs/upstream.md gives each bug with a reproduction on plain
+distilabel and the patch we would send upstream.
+
+* `distilabel_batch_manager`, distilabel >=1.5.3,<1.6: our pipelines' batch manager steps
+  are `FlushingBatchManagerStep`s, whose `_ready_to_create_batch_normal` passes on a last
+  batch that arrives empty (a filter dropped all its rows) instead of hanging
+  `Pipeline.run`, and lets an empty batch flush what is buffered before it. Used only if
+  the original method's source still hashes to the 1.5.3 code; otherwise one
+  `RuntimeWarning`.
+* `distilabel_pipeline_cache`, distilabel >=1.5.3,<1.6: before distilabel's
+  `_refresh_pipeline_from_cache`, a cached `pipeline.yaml` cut short by a kill (distilabel
+  rewrites it in place after every batch and reads it back on every `run()`) is set aside
+  with one warning instead of failing every later run. Same guard.
+* `distilabel_cache_writes`, distilabel >=1.5.3,<1.6: our pipelines' `_cache_location`
+  (property) and `_cache` dump the pipeline and write `pipeline.yaml` once per run instead
+  of five dumps per batch (64 % of a run's CPU against an HTTP server). Same guard.
 * `distilabel_task_logprobs`, distilabel >=1.5.3,<1.6: distilabel hands a task the LLM's
   extra outputs (log-probabilities) only as a row column named by the private
   `Task._create_extra`, `llm_{step name}_{key}`. `process_reading_llm_extra` builds the
@@ -35,28 +41,13 @@ was checked against and each with a test (tests/compat/) that fails without it.
   gone it raises `ArgillaCompatError` naming the version. Applied by use; outside the range
   it warns once and still tries.
 
-`$SELFINSTRUCT_DISABLE_COMPAT` (comma-separated module names) turns off the import-time
-patches (`distilabel_batch_manager`, `distilabel_pipeline_cache`,
-`distilabel_cache_writes`); the tests use it to show the bugs.
+`$SELFINSTRUCT_DISABLE_COMPAT` (comma-separated module names) turns off the pipeline fixes
+(`distilabel_batch_manager`, `distilabel_pipeline_cache`, `distilabel_cache_writes`) and the
+Ray one (`distilabel_ray`).
 """
 
 from __future__ import annotations
 
 from distilabel_selfinstruct.compat._guard import DISABLE_ENV
 
-__all__ = ["DISABLE_ENV", "apply_patches"]
-
-
-def apply_patches() -> dict[str, str]:
-    """Installs the import-time patches; returns what each did (see its module)."""
-    from distilabel_selfinstruct.compat import (
-        distilabel_batch_manager,
-        distilabel_cache_writes,
-        distilabel_pipeline_cache,
-    )
-
-    return {
-        distilabel_batch_manager.NAME: distilabel_batch_manager.apply(),
-        distilabel_pipeline_cache.NAME: distilabel_pipeline_cache.apply(),
-        distilabel_cache_writes.NAME: distilabel_cache_writes.apply(),
-    }
+__all__ = ["DISABLE_ENV"]

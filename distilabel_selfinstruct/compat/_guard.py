@@ -1,5 +1,5 @@
 """What the compat modules share: version ranges, one warning per process, and the switch
-that turns an import-time patch off."""
+that turns a fix off."""
 
 from __future__ import annotations
 
@@ -67,18 +67,19 @@ def source_sha256(function: Callable[..., Any]) -> Optional[str]:
         return None
 
 
-class MethodPatch:
-    """One private method of a library replaced by a fixed version, only where the fix was
-    checked: the library's version in `checked` and the method's source hashing to
-    `original_sha256`. Decided once per process (`apply`); anything else leaves the method
-    alone and warns once, saying what the user risks (`risk`).
+class ScopedFix:
+    """One private method of a library that our pipelines (`compat.pipeline.with_loop_fixes`)
+    override with a fixed version, only where the fix was checked: the library's version in
+    `checked` and the original method's source hashing to `original_sha256`. Nothing of the
+    library is modified: the override lives in our pipeline subclass and calls the library's
+    own method wherever the fix does not fit. Decided once per process (`active`); a fix that
+    does not fit warns once, saying what the user risks (`risk`).
 
     Args:
         name: the compat module's name (also what `$SELFINSTRUCT_DISABLE_COMPAT` names).
         library: the library's import name (its `__version__` is checked).
-        owner: returns the class whose method is replaced (imported when needed).
+        owner: returns the class whose method is fixed (imported when needed).
         attribute: the method's name on that class.
-        replacement: the fixed method (a `property` to replace a property).
         checked: the library versions the fix was checked against.
         original_sha256: sha256 of the original method's source.
         fix: what the fix is called in messages ("the empty-last-batch fix").
@@ -92,26 +93,26 @@ class MethodPatch:
         library: str,
         owner: Callable[[], type],
         attribute: str,
-        replacement: Callable[..., Any],
         checked: tuple[Version, Version],
         original_sha256: str,
         fix: str,
         risk: str,
     ) -> None:
         self.name, self.library, self.owner, self.attribute = name, library, owner, attribute
-        self.replacement, self.checked, self.original_sha256 = replacement, checked, original_sha256
+        self.checked, self.original_sha256 = checked, original_sha256
         self.fix, self.risk = fix, risk
         self.outcome: Optional[str] = None
-        self._original: Optional[Callable[..., Any]] = None
 
     def original(self) -> Callable[..., Any]:
-        """The library's own method (or property), whether or not the fix replaced it."""
-        return self._original or self.owner().__dict__.get(
-            self.attribute, getattr(self.owner(), self.attribute)
-        )
+        """The library's own method (or property), as the library defines it."""
+        owner = self.owner()
+        for klass in owner.__mro__:
+            if self.attribute in klass.__dict__:
+                return klass.__dict__[self.attribute]
+        return getattr(owner, self.attribute)
 
     def why_not_applicable(self, version: str, sha256: Optional[str]) -> Optional[str]:
-        """Why the fix must not be installed on this version and source, or `None`."""
+        """Why the fix must not be used on this version and source, or `None`."""
         if not in_range(version, *self.checked):
             return (
                 f"{self.library} {version} is outside {format_range(*self.checked)}, the"
@@ -124,37 +125,32 @@ class MethodPatch:
             )
         return None
 
-    def apply(self) -> str:
-        """Installs the fix if it fits; returns `APPLIED`, `DISABLED` or why it was skipped."""
+    def decide(self) -> str:
+        """`APPLIED` (the fix is used), `DISABLED`, or why it does not fit; decided once per
+        process, warning once when it does not fit."""
         if self.outcome is None:
-            self.outcome = self._apply()
+            self.outcome = self._decide()
             if self.outcome not in (APPLIED, DISABLED):
                 warnings.warn(
-                    f"{self.outcome}: not patched, so {self.risk}"
+                    f"{self.outcome}: not used, so {self.risk}"
                     f" (see distilabel_selfinstruct.compat.{self.name})",
                     RuntimeWarning,
                     stacklevel=3,
                 )
         return self.outcome
 
-    def _apply(self) -> str:
+    def active(self) -> bool:
+        """Whether our pipelines use the fix (see `decide`)."""
+        return self.decide() == APPLIED
+
+    def _decide(self) -> str:
         if disabled(self.name):
             return DISABLED
         version = getattr(importlib.import_module(self.library), "__version__", "")
         try:
-            owner = self.owner()
-            current = owner.__dict__.get(self.attribute) or getattr(owner, self.attribute)
+            current = self.original()
         except (ImportError, AttributeError):
             return f"{self.library} {version} has no `{self.attribute}` where {self.fix} expects it"
-        # A property is checked (and replaced) through its getter.
+        # A property is checked through its getter.
         function = current.fget if isinstance(current, property) else current
-        replacement = self.replacement
-        new = replacement.fget if isinstance(replacement, property) else replacement
-        if getattr(function, "__module__", None) == new.__module__:
-            return APPLIED  # already installed, by an earlier copy of the module (reload)
-        reason = self.why_not_applicable(version, source_sha256(function))
-        if reason:
-            return reason
-        self._original = current
-        setattr(owner, self.attribute, self.replacement)
-        return APPLIED
+        return self.why_not_applicable(version, source_sha256(function)) or APPLIED

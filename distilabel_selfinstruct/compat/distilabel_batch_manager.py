@@ -24,30 +24,45 @@ down the pipeline and flush every buffer on the way. A step therefore may receiv
 batch (it already did as the last batch, above); distilabel's own tasks handle one.
 Everything else is the original logic.
 
-`apply()` runs when `distilabel_selfinstruct` is imported (which distilabel also does when it
-loads a pipeline YAML naming our steps). Once per process, it does exactly one of:
+Where it applies: only in pipelines that contain our steps. Those pipelines are
+`compat.pipeline.SelfInstructPipeline` (a step of ours adopts the `Pipeline` it joins), whose
+`_load_batch_manager` makes each of its batch manager's steps a `FlushingBatchManagerStep`
+(`install`). distilabel's `_BatchManagerStep` class is never modified, so pipelines without
+our steps keep distilabel's behaviour. Once per process it decides (`FIX.decide()`):
 
-* `$SELFINSTRUCT_DISABLE_COMPAT` names `distilabel_batch_manager`: nothing (to show the hang
+* `$SELFINSTRUCT_DISABLE_COMPAT` names `distilabel_batch_manager`: not used (to show the hang
   in tests);
 * distilabel is outside `DISTILABEL_RANGE`, or the original method's source
   (`inspect.getsource`) does not hash to `ORIGINAL_SHA256` (the 1.5.3 code the fix was
-  written against), or the class or method is gone: no patch, and one `RuntimeWarning`
+  written against), or the class or method is gone: not used, and one `RuntimeWarning`
   saying why;
-* otherwise: replaces the method on the class, for every pipeline in the process.
+* otherwise: used by every pipeline of ours in the process.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+from distilabel.pipeline.batch_manager import _BatchManagerStep
+
 from distilabel_selfinstruct.compat._guard import (
     APPLIED,
     DISABLED,
-    MethodPatch,
+    ScopedFix,
     source_sha256,
 )
 
-__all__ = ["APPLIED", "DISABLED", "apply", "original", "source_sha256", "why_not_applicable"]
+__all__ = [
+    "APPLIED",
+    "DISABLED",
+    "FIX",
+    "FlushingBatchManagerStep",
+    "install",
+    "original",
+    "ready_to_create_batch_normal",
+    "source_sha256",
+    "why_not_applicable",
+]
 
 NAME = "distilabel_batch_manager"
 DISTILABEL_RANGE = ((1, 5, 3), (1, 6))
@@ -92,17 +107,14 @@ def ready_to_create_batch_normal(self: Any) -> bool:
 
 
 def _owner() -> type:
-    from distilabel.pipeline.batch_manager import _BatchManagerStep
-
     return _BatchManagerStep
 
 
-_PATCH = MethodPatch(
+FIX = ScopedFix(
     name=NAME,
     library="distilabel",
     owner=_owner,
     attribute="_ready_to_create_batch_normal",
-    replacement=ready_to_create_batch_normal,
     checked=DISTILABEL_RANGE,
     original_sha256=ORIGINAL_SHA256,
     fix="the empty-last-batch fix",
@@ -110,17 +122,29 @@ _PATCH = MethodPatch(
 )
 
 
+class FlushingBatchManagerStep(_BatchManagerStep):
+    """distilabel's `_BatchManagerStep` whose empty batches flush (see the module)."""
+
+    _ready_to_create_batch_normal = ready_to_create_batch_normal
+
+
+def install(batch_manager: Any) -> bool:
+    """Gives the steps of one pipeline's `_BatchManager` the fixed readiness check, if the
+    fix fits (see the module docstring); returns whether it did. Only those objects change:
+    distilabel's class, and every other pipeline's batch manager, stay as they were."""
+    if not FIX.active():
+        return False
+    for step in batch_manager._steps.values():
+        if type(step) is _BatchManagerStep:
+            step.__class__ = FlushingBatchManagerStep
+    return True
+
+
 def why_not_applicable(version: str, original_sha256: Optional[str]) -> Optional[str]:
-    """Why the fix must not be installed on this distilabel, or `None` if it fits."""
-    return _PATCH.why_not_applicable(version, original_sha256)
+    """Why the fix must not be used on this distilabel, or `None` if it fits."""
+    return FIX.why_not_applicable(version, original_sha256)
 
 
 def original() -> Callable[[Any], bool]:
-    """distilabel's own method, whether or not the fix replaced it (for tests)."""
-    return _PATCH.original()
-
-
-def apply() -> str:
-    """Installs the fix if it fits (see the module docstring); returns what it did:
-    `APPLIED`, `DISABLED`, or the reason it was skipped. Idempotent."""
-    return _PATCH.apply()
+    """distilabel's own method."""
+    return FIX.original()

@@ -24,23 +24,22 @@ The fix changes no output:
   redo up to that interval's batches. (The Self-Instruct loop does not resume from it at
   all: its state is the pool store.)
 
-`apply()` runs when `distilabel_selfinstruct` is imported, with the guard of the other
-import-time patches: distilabel in `DISTILABEL_RANGE` and each original's source hashing
-to the 1.5.3 code, else no patch and one `RuntimeWarning`;
+Where it applies: only in pipelines that contain our steps (`compat.pipeline.with_loop_fixes`
+overrides the two), with the guard of the other fixes: distilabel in `DISTILABEL_RANGE` and
+each original's source hashing to the 1.5.3 code, else not used and one `RuntimeWarning`;
 `$SELFINSTRUCT_DISABLE_COMPAT=distilabel_cache_writes` turns it off (distilabel then
 spends the CPU, nothing else changes).
 """
 
 from __future__ import annotations
 
-import sys
 import time
 import weakref
-from typing import Any
+from typing import Any, Callable
 
-from distilabel_selfinstruct.compat._guard import APPLIED, DISABLED, MethodPatch
+from distilabel_selfinstruct.compat._guard import APPLIED, DISABLED, ScopedFix
 
-__all__ = ["APPLIED", "DISABLED", "apply"]
+__all__ = ["APPLIED", "CACHE", "DISABLED", "LOCATION", "active", "cache", "cache_location"]
 
 NAME = "distilabel_cache_writes"
 DISTILABEL_RANGE = ((1, 5, 3), (1, 6))
@@ -67,39 +66,41 @@ def _memo_of(pipeline: Any) -> list[Any] | None:
     return memo
 
 
-def _cache_location(self: Any) -> Any:
-    memo = _memo_of(self)
+def cache_location(pipeline: Any, compute: Callable[[], Any]) -> Any:
+    """distilabel's `_cache_location` (`compute()`), computed once per batch manager."""
+    memo = _memo_of(pipeline)
     if memo is None:
-        return _LOCATION.original().fget(self)
+        return compute()
     if memo[1] is None:
-        memo[1] = _LOCATION.original().fget(self)
+        memo[1] = compute()
     return memo[1]
 
 
-cache_location = property(_cache_location, doc="distilabel's `_cache_location`, once per run.")
-
-
-def cache(self: Any) -> None:
-    """distilabel 1.5.3's `BasePipeline._cache`, writing `pipeline.yaml` once per run."""
-    if self._dry_run:
+def cache(pipeline: Any, *, after_batch: bool) -> None:
+    """distilabel 1.5.3's `BasePipeline._cache`, writing `pipeline.yaml` once per run and,
+    `after_batch` (called from `_manage_batch_flow`), the batch manager at most every
+    `BATCH_CACHE_INTERVAL_S`."""
+    if pipeline._dry_run:
         return
-    location = self._cache_location
-    memo = _memo_of(self)
+    location = pipeline._cache_location
+    memo = _memo_of(pipeline)
     if memo is None or not memo[2]:
-        self.save(path=location["pipeline"], format=location["pipeline"].suffix.replace(".", ""))
+        pipeline.save(
+            path=location["pipeline"], format=location["pipeline"].suffix.replace(".", "")
+        )
         if memo is not None:
             memo[2] = True
-    if memo is not None and sys._getframe(1).f_code.co_name == "_manage_batch_flow":
+    if memo is not None and after_batch:
         now = time.monotonic()
         if now - memo[3] < BATCH_CACHE_INTERVAL_S:
             return
         memo[3] = now
-    if self._batch_manager is not None:
-        self._batch_manager.cache(
+    if pipeline._batch_manager is not None:
+        pipeline._batch_manager.cache(
             path=location["batch_manager"], steps_data_path=location["steps_data"]
         )
-    self._save_stages_status()
-    self._logger.debug("Pipeline and batch manager saved to cache.")
+    pipeline._save_stages_status()
+    pipeline._logger.debug("Pipeline and batch manager saved to cache.")
 
 
 def _owner() -> type:
@@ -108,23 +109,21 @@ def _owner() -> type:
     return BasePipeline
 
 
-_LOCATION = MethodPatch(
+LOCATION = ScopedFix(
     name=NAME,
     library="distilabel",
     owner=_owner,
     attribute="_cache_location",
-    replacement=cache_location,
     checked=DISTILABEL_RANGE,
     original_sha256=CACHE_LOCATION_SHA256,
     fix="the once-per-run cache location",
     risk="every batch costs a full dump of the pipeline (~20 ms of CPU)",
 )
-_CACHE = MethodPatch(
+CACHE = ScopedFix(
     name=NAME,
     library="distilabel",
     owner=_owner,
     attribute="_cache",
-    replacement=cache,
     checked=DISTILABEL_RANGE,
     original_sha256=CACHE_SHA256,
     fix="the once-per-run pipeline.yaml",
@@ -132,8 +131,6 @@ _CACHE = MethodPatch(
 )
 
 
-def apply() -> str:
-    """Installs both halves if they fit; `APPLIED`, `DISABLED`, or the first reason one was
-    skipped. Idempotent."""
-    outcomes = [_LOCATION.apply(), _CACHE.apply()]
-    return next((outcome for outcome in outcomes if outcome != APPLIED), APPLIED)
+def active() -> bool:
+    """Whether both halves fit (see the module docstring); decided once per process."""
+    return LOCATION.active() and CACHE.active()

@@ -17,9 +17,10 @@ then calls distilabel's own method (which, the file gone, keeps the pipeline as 
 file that loads is used exactly as before. (`selfinstruct generate` / `run` do not need
 this: their runner empties the cache at every start. It is for distilabel's own CLI.)
 
-`apply()` runs when `distilabel_selfinstruct` is imported, like `distilabel_batch_manager`,
-with the same guard: distilabel in `DISTILABEL_RANGE` and the original method's source
-hashing to `ORIGINAL_SHA256`, else no patch and one `RuntimeWarning`;
+Where it applies: only in pipelines that contain our steps (`compat.pipeline.with_loop_fixes`
+calls `set_aside_damaged` before distilabel's own method), with the guard of
+`distilabel_batch_manager`: distilabel in `DISTILABEL_RANGE` and the original method's source
+hashing to `ORIGINAL_SHA256`, else not used and one `RuntimeWarning`;
 `$SELFINSTRUCT_DISABLE_COMPAT=distilabel_pipeline_cache` turns it off.
 """
 
@@ -32,11 +33,11 @@ from typing import Any, Callable
 from distilabel_selfinstruct.compat._guard import (
     APPLIED,
     DISABLED,
-    MethodPatch,
+    ScopedFix,
     source_sha256,
 )
 
-__all__ = ["APPLIED", "DISABLED", "apply", "original", "source_sha256"]
+__all__ = ["APPLIED", "DISABLED", "FIX", "original", "set_aside_damaged", "source_sha256"]
 
 NAME = "distilabel_pipeline_cache"
 DISTILABEL_RANGE = ((1, 5, 3), (1, 6))
@@ -44,23 +45,23 @@ DISTILABEL_RANGE = ((1, 5, 3), (1, 6))
 ORIGINAL_SHA256 = "0178ca054f0426b7a94ab97982c74afffa08282a84d5df7e1ffd1ac18e49be38"
 
 
-def refresh_pipeline_from_cache(self: Any) -> None:
-    """distilabel's `_refresh_pipeline_from_cache`, after setting aside a cached
-    `pipeline.yaml` that does not load."""
-    path = self._cache_location["pipeline"]
-    if path.exists():
-        try:
-            # A file cut between two connections still loads, with a DAG that cannot run.
-            type(self).from_yaml(path).dag.validate()
-        except Exception as error:  # noqa: BLE001 - whatever is wrong, the file is unusable
-            aside = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
-            os.replace(path, aside)
-            detail = f"{type(error).__name__}: {error}".splitlines()[0]
-            self._logger.warning(
-                f"distilabel's cached {path} is damaged ({detail}); set aside as {aside.name},"
-                " the run goes on without it"
-            )
-    original()(self)
+def set_aside_damaged(pipeline: Any) -> None:
+    """Renames the pipeline's cached `pipeline.yaml` aside, with one warning, when it does
+    not load (what distilabel's `_refresh_pipeline_from_cache` would fail on)."""
+    path = pipeline._cache_location["pipeline"]
+    if not path.exists():
+        return
+    try:
+        # A file cut between two connections still loads, with a DAG that cannot run.
+        type(pipeline).from_yaml(path).dag.validate()
+    except Exception as error:  # noqa: BLE001 - whatever is wrong, the file is unusable
+        aside = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
+        os.replace(path, aside)
+        detail = f"{type(error).__name__}: {error}".splitlines()[0]
+        pipeline._logger.warning(
+            f"distilabel's cached {path} is damaged ({detail}); set aside as {aside.name},"
+            " the run goes on without it"
+        )
 
 
 def _owner() -> type:
@@ -69,12 +70,11 @@ def _owner() -> type:
     return BasePipeline
 
 
-_PATCH = MethodPatch(
+FIX = ScopedFix(
     name=NAME,
     library="distilabel",
     owner=_owner,
     attribute="_refresh_pipeline_from_cache",
-    replacement=refresh_pipeline_from_cache,
     checked=DISTILABEL_RANGE,
     original_sha256=ORIGINAL_SHA256,
     fix="the damaged-cache fix",
@@ -86,10 +86,5 @@ _PATCH = MethodPatch(
 
 
 def original() -> Callable[[Any], None]:
-    """distilabel's own method, whether or not the fix replaced it (for tests)."""
-    return _PATCH.original()
-
-
-def apply() -> str:
-    """Installs the fix if it fits; returns `APPLIED`, `DISABLED` or why it was skipped."""
-    return _PATCH.apply()
+    """distilabel's own method."""
+    return FIX.original()

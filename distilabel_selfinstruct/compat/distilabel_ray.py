@@ -47,6 +47,7 @@ from distilabel.pipeline.base import _STEP_LOAD_FAILED_CODE, _STEP_UNLOADED_CODE
 from distilabel.pipeline.ray import RayPipeline
 
 from distilabel_selfinstruct.compat._guard import disabled, warn_if_unchecked
+from distilabel_selfinstruct.compat.pipeline import with_loop_fixes
 
 if TYPE_CHECKING:
     from distilabel.pipeline import Pipeline
@@ -75,8 +76,16 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-class WatchedRayPipeline(RayPipeline):
-    """distilabel's `RayPipeline` that stops, and raises, when a step's actor dies."""
+LoopRayPipeline = with_loop_fixes(
+    RayPipeline,
+    "LoopRayPipeline",
+    "distilabel's `RayPipeline` with the fixes of our pipelines (`compat.pipeline`).",
+)
+
+
+class WatchedRayPipeline(LoopRayPipeline):  # type: ignore[valid-type,misc]
+    """distilabel's `RayPipeline` with the fixes of our pipelines, that stops, and raises,
+    when a step's actor dies."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -202,9 +211,10 @@ def to_ray(
     ray_head_node_url: Optional[str] = None,
     ray_init_kwargs: Optional[dict[str, Any]] = None,
 ) -> RayPipeline:
-    """`pipeline.ray()`, as a `WatchedRayPipeline` (the same DAG and settings); distilabel's
-    own `RayPipeline` where `$SELFINSTRUCT_DISABLE_COMPAT` names this module."""
-    cls = RayPipeline if disabled(NAME) else WatchedRayPipeline
+    """`pipeline.ray()`, as a `WatchedRayPipeline` (the same DAG and settings); a
+    `LoopRayPipeline` (distilabel's `RayPipeline` with our pipelines' fixes, without the Ray
+    one) where `$SELFINSTRUCT_DISABLE_COMPAT` names this module."""
+    cls = LoopRayPipeline if disabled(NAME) else WatchedRayPipeline
     ray_pipeline = cls(
         name=pipeline.name,
         description=pipeline.description,

@@ -17,10 +17,21 @@ from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun, require_run
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
+from distilabel_selfinstruct.compat.pipeline import JoinsLoopPipeline
 from distilabel_selfinstruct.pool import PoolStore
 
+# The column that marks a task a killed run had admitted but not finished, put back into the
+# stream by `SplitInstructions`: it re-enters after admission, so no candidate filter looks
+# at it again (its heuristics may differ on the rerun) and `AdmitToPool` passes it on.
+RESUMED = "resumed"
 
-class DropRecorder(Step):
+
+def is_resumed(row: dict[str, Any]) -> bool:
+    """Whether `row` is a task the pool already admitted (see `RESUMED`)."""
+    return bool(row.get(RESUMED))
+
+
+class DropRecorder(JoinsLoopPipeline, Step):
     """Base of the steps that drop rows: counts per reason, and the pool store's drop log.
 
     Loop steps (`needs_run = True`) fail at load without `run`; for the others the run is

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
 from distilabel_selfinstruct.filters import degenerate
-from distilabel_selfinstruct.filters.base import DropRecorder
+from distilabel_selfinstruct.filters.base import DropRecorder, is_resumed
 
 if TYPE_CHECKING:
     from distilabel.typing import StepOutput
@@ -101,7 +101,9 @@ class FilterInstructions(DropRecorder):
     (whole words), starting with punctuation, starting with a non-ASCII character, starting
     with "Write a program", and (not the paper's) leftover markup. The word count is
     recorded on every row; the first failing check names the drop reason (`too_short`, `too_long`, `blacklisted_keyword`,
-    `starts_with_punctuation`, `starts_non_ascii`, `write_a_program`, `markup`).
+    `starts_with_punctuation`, `starts_non_ascii`, `write_a_program`, `markup`). A task a
+    killed run admitted (marked `resumed` by `SplitInstructions`) is not a candidate any more
+    and passes unchecked.
 
     Attributes:
         run: the run's `BootstrapRun`, to record drops in its pool store (optional).
@@ -208,6 +210,9 @@ class FilterInstructions(DropRecorder):
         pattern = blacklist_pattern(list(self.blacklist)) if self.check_keywords else None
         kept = []
         for row in inputs:
+            if is_resumed(row):
+                kept.append(row)  # admitted by an earlier run: not a candidate any more
+                continue
             text = row.get("instruction") or ""
             words = word_count(text)
             reason = self.reason_for(text, pattern) if text.strip() else Reason.EMPTY

@@ -14,7 +14,7 @@ from distilabel.steps import StepInput
 from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
-from distilabel_selfinstruct.filters.base import DropRecorder
+from distilabel_selfinstruct.filters.base import DropRecorder, is_resumed
 from distilabel_selfinstruct.filters.rouge_index import RougeLIndex
 from distilabel_selfinstruct.pool import task_id_for
 from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
@@ -32,7 +32,7 @@ class RougeLFilter(DropRecorder):
     With `run` (the bootstrap loop) the pool is the run's pool store, re-read before each
     batch; the step never writes it. Each kept row carries `rouge_l_pool_seq`, the last pool
     entry it was scored against, so `AdmitToPool` only has to check what was admitted since.
-    A candidate the store already holds (a batch replayed after a crash) passes with its
+    A task a killed run admitted (marked `resumed` by `SplitInstructions`) passes with its
     recorded score instead of being rejected as a copy of itself. Without `run`, the pool is
     `reference_path` (optional seed JSONL files) plus every row this step kept, in order,
     which filters e.g. EvolInstruct output.
@@ -165,26 +165,6 @@ class RougeLFilter(DropRecorder):
             return None, None
         return self._pool_ids[index], self._pool_texts[index]
 
-    def _replayed(self, row: dict[str, Any]) -> Optional[dict[str, Any]]:
-        """The row with its recorded score, when the store already accepted it."""
-        candidate_id = row.get("candidate_id")
-        if self.store is None or not candidate_id:
-            return None
-        accepted = self.store.accepted_candidate(candidate_id)
-        if accepted is None:
-            return None
-        similar_id = accepted["most_similar_task_id"]
-        position = self._positions.get(similar_id)
-        return {
-            **row,
-            "task_id": accepted["task_id"],
-            "rouge_l_max": accepted["rouge_l_max"],
-            "most_similar_task_id": similar_id,
-            "most_similar_instruction": None if position is None else self._pool_texts[position],
-            "rouge_l_reason": None,
-            "rouge_l_pool_seq": self._last_seq,
-        }
-
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
         assert self._index is not None
         if self.store is not None:
@@ -192,9 +172,8 @@ class RougeLFilter(DropRecorder):
         threshold = self.effective_threshold
         outputs: list[dict[str, Any]] = []
         for row in inputs:
-            replay = self._replayed(row)
-            if replay is not None:
-                outputs.append(replay)
+            if is_resumed(row):
+                outputs.append(row)  # admitted by an earlier run, with its recorded score
                 continue
             if row.get("instruction_filter_reason"):
                 # Kept by FilterInstructions(keep_rejected=True): never let it into the pool.

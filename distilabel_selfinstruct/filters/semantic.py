@@ -17,7 +17,7 @@ from distilabel.steps import StepInput
 from pydantic import Field, PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
-from distilabel_selfinstruct.filters.base import DropRecorder
+from distilabel_selfinstruct.filters.base import DropRecorder, is_resumed
 from distilabel_selfinstruct.filters.embedding_index import EmbeddingIndex, normalized
 from distilabel_selfinstruct.pool import PoolStore, task_id_for
 from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
@@ -60,8 +60,8 @@ class SemanticDedup(DropRecorder):
     batch; the step stores the vectors of the pool's tasks and of the candidates it keeps in
     the store (by content id, per embeddings model), so `AdmitToPool` can check a candidate
     against the tasks admitted after it was scored, and a resumed run does not embed the
-    pool again. Each kept row carries `semantic_pool_seq` for that check. A replayed
-    candidate (the store accepted it before a crash) passes unscored. Without `run`, the
+    pool again. Each kept row carries `semantic_pool_seq` for that check. A task a killed
+    run admitted (marked `resumed` by `SplitInstructions`) passes unscored. Without `run`, the
     pool is `reference_path` (optional seed JSONL files) plus every row this step kept, in
     order (so a batch is checked against itself too).
 
@@ -179,14 +179,10 @@ class SemanticDedup(DropRecorder):
             self._extend([t["task_id"] for t in new], [t["instruction"] for t in new], vectors)
 
     def _unscored(self, row: dict[str, Any]) -> bool:
-        """A replay (already in the pool) or a row an earlier filter kept only as rejected."""
-        if row.get("instruction_filter_reason") or row.get("rouge_l_reason"):
-            return True
-        candidate_id = row.get("candidate_id")
-        return bool(
-            self.store is not None
-            and candidate_id
-            and self.store.accepted_candidate(candidate_id) is not None
+        """A resumed task (already in the pool) or a row an earlier filter kept only as
+        rejected."""
+        return is_resumed(row) or bool(
+            row.get("instruction_filter_reason") or row.get("rouge_l_reason")
         )
 
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]

@@ -1,5 +1,6 @@
 """Run as a script by test_distilabel_pipeline_cache.py: a small real pipeline with its
-cache in `argv[1]`, run as `distilabel pipeline run --ignore-cache` runs it
+cache in `argv[2]`, as `argv[1]`: "ours" or "disabled" (our `SelfInstructPipeline`) or
+"plain" (distilabel's `Pipeline`), run as `distilabel pipeline run --ignore-cache` runs it
 (`use_cache=False`). Prints the rows it produced.
 
 No `from __future__ import annotations`: distilabel finds `StepInput` in the live annotation."""
@@ -11,7 +12,7 @@ from distilabel.pipeline import Pipeline
 from distilabel.steps import LoadDataFromDicts, Step, StepInput
 from distilabel.typing import StepOutput
 
-import distilabel_selfinstruct  # noqa: F401  (applies the compat patches, as a YAML load does)
+from distilabel_selfinstruct import SelfInstructPipeline
 
 
 class Double(Step):
@@ -28,7 +29,8 @@ class Double(Step):
 
 
 def main() -> int:
-    with Pipeline(name="cached-yaml", cache_dir=Path(sys.argv[1])) as pipeline:
+    cls = Pipeline if sys.argv[1] == "plain" else SelfInstructPipeline
+    with cls(name="cached-yaml", cache_dir=Path(sys.argv[2])) as pipeline:
         LoadDataFromDicts(data=[{"n": n} for n in range(4)], batch_size=2) >> Double()
     distiset = pipeline.run(use_cache=False)
     print(f"rows: {len(distiset['default']['train'])}", flush=True)

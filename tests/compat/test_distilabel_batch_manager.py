@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from distilabel.pipeline.batch_manager import _Batch, _BatchManagerStep
+from distilabel.pipeline import Pipeline
+from distilabel.pipeline.batch_manager import _Batch, _BatchManager, _BatchManagerStep
+from distilabel.steps import LoadDataFromDicts, Step, StepInput
+from distilabel.typing import StepOutput
 
 from distilabel_selfinstruct.compat import DISABLE_ENV
 from distilabel_selfinstruct.compat import distilabel_batch_manager as fix
@@ -100,9 +103,16 @@ def test_an_empty_batch_flushes_what_is_buffered_before_it(
     assert full is not None and full.data == [[{"n": 4}] * 2]
 
 
-def test_the_package_import_installed_the_fix() -> None:
-    assert fix.apply() == fix.APPLIED
-    assert _BatchManagerStep._ready_to_create_batch_normal is fix.ready_to_create_batch_normal
+def test_our_pipelines_use_the_fix_and_distilabel_s_class_stays_as_it_was() -> None:
+    assert fix.FIX.decide() == fix.APPLIED
+    assert _BatchManagerStep.__dict__["_ready_to_create_batch_normal"] is fix.original()
+    assert fix.original() is not fix.ready_to_create_batch_normal
+    manager = _BatchManager.from_dag(sink_pipeline().dag)
+    assert fix.install(manager)
+    assert {type(step) for step in manager._steps.values()} == {fix.FlushingBatchManagerStep}
+    # Another pipeline's batch manager is distilabel's own.
+    other = _BatchManager.from_dag(sink_pipeline().dag)
+    assert {type(step) for step in other._steps.values()} == {_BatchManagerStep}
 
 
 def test_the_fix_was_written_against_the_installed_source() -> None:
@@ -124,40 +134,57 @@ def test_the_guard(version: str, sha256: str | None, problem: str | None) -> Non
     assert (reason is None) if problem is None else (problem in (reason or ""))
 
 
-def test_a_changed_original_is_not_patched_and_warns_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_changed_original_is_not_used_and_warns_once(monkeypatch: pytest.MonkeyPatch) -> None:
     def changed(self: Any) -> bool:
         return False
 
     monkeypatch.setattr(_BatchManagerStep, "_ready_to_create_batch_normal", changed)
-    monkeypatch.setattr(fix._PATCH, "outcome", None)
-    with pytest.warns(RuntimeWarning, match="not patched"):
-        outcome = fix.apply()
+    monkeypatch.setattr(fix.FIX, "outcome", None)
+    with pytest.warns(RuntimeWarning, match="not used"):
+        outcome = fix.FIX.decide()
     assert "not the code" in outcome
-    assert _BatchManagerStep._ready_to_create_batch_normal is changed
-    assert fix.apply() == outcome  # decided once per process: no second warning
+    manager = _BatchManager.from_dag(sink_pipeline().dag)
+    assert not fix.install(manager)
+    assert {type(step) for step in manager._steps.values()} == {_BatchManagerStep}
+    assert fix.FIX.decide() == outcome  # decided once per process: no second warning
 
 
 def test_the_environment_turns_the_fix_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DISABLE_ENV, "something_else, distilabel_batch_manager")
-    monkeypatch.setattr(fix._PATCH, "outcome", None)
-    original = fix.original()
-    monkeypatch.setattr(_BatchManagerStep, "_ready_to_create_batch_normal", original)
-    assert fix.apply() == fix.DISABLED
-    assert _BatchManagerStep._ready_to_create_batch_normal is original
+    monkeypatch.setattr(fix.FIX, "outcome", None)
+    assert fix.FIX.decide() == fix.DISABLED
+    manager = _BatchManager.from_dag(sink_pipeline().dag)
+    assert not fix.install(manager)
+    assert {type(step) for step in manager._steps.values()} == {_BatchManagerStep}
 
 
-def start_child(tmp_path: Path, disable: bool) -> tuple[subprocess.Popen, Path, Path]:
+def sink_pipeline() -> Pipeline:
+    with Pipeline(name="sink") as pipeline:
+        LoadDataFromDicts(data=[{"n": 0}]) >> KeepAll()
+    return pipeline
+
+
+class KeepAll(Step):
+    @property
+    def inputs(self) -> list[str]:
+        return ["n"]
+
+    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+        yield inputs
+
+
+def start_child(tmp_path: Path, pipeline: str) -> tuple[subprocess.Popen, Path, Path]:
+    """The child pipeline as `pipeline`: "ours" (`SelfInstructPipeline`), "plain"
+    (distilabel's `Pipeline`) or "disabled" (ours, with the fix turned off)."""
     env = {**os.environ, "DISTILABEL_CACHE_DIR": str(tmp_path / "cache")}
     env.pop(DISABLE_ENV, None)
-    if disable:
+    if pipeline == "disabled":
         env[DISABLE_ENV] = fix.NAME
     log, marker = tmp_path / "child.log", tmp_path / "filter-saw-the-last-row"
     with log.open("w") as output:
         # Own session: distilabel starts worker processes, killed with the group.
         process = subprocess.Popen(
-            [sys.executable, str(CHILD), str(marker)],
+            [sys.executable, str(CHILD), pipeline, str(marker)],
             cwd=tmp_path,
             env=env,
             stdout=output,
@@ -175,8 +202,8 @@ def stop_child(process: subprocess.Popen) -> None:
 
 
 @pytest.mark.timeout(60)  # ~6 s alone on 2 cores
-def test_a_pipeline_whose_filter_empties_the_last_batch_finishes(tmp_path: Path) -> None:
-    process, log, _ = start_child(tmp_path, disable=False)
+def test_our_pipeline_whose_filter_empties_the_last_batch_finishes(tmp_path: Path) -> None:
+    process, log, _ = start_child(tmp_path, "ours")
     try:
         process.wait(timeout=45)
     except subprocess.TimeoutExpired:
@@ -189,8 +216,9 @@ def test_a_pipeline_whose_filter_empties_the_last_batch_finishes(tmp_path: Path)
 
 
 @pytest.mark.timeout(60)  # ~15 s: start-up, then 10 s of waiting
-def test_without_the_fix_the_same_pipeline_hangs(tmp_path: Path) -> None:
-    process, log, marker = start_child(tmp_path, disable=True)
+@pytest.mark.parametrize("pipeline", ["plain", "disabled"])
+def test_without_the_fix_the_same_pipeline_hangs(tmp_path: Path, pipeline: str) -> None:
+    process, log, marker = start_child(tmp_path, pipeline)
     try:
         deadline = time.monotonic() + 40
         while not marker.exists() and process.poll() is None and time.monotonic() < deadline:

@@ -12,17 +12,20 @@ from distilabel.steps import LoadDataFromDicts
 
 from distilabel_selfinstruct.compat import distilabel_cache_writes as fix
 from distilabel_selfinstruct.compat._guard import source_sha256
+from distilabel_selfinstruct.compat.pipeline import SelfInstructPipeline
 
 
-def test_the_package_import_installed_both_halves() -> None:
-    assert fix.apply() == fix.APPLIED
-    assert BasePipeline.__dict__["_cache_location"] is fix.cache_location
-    assert BasePipeline._cache is fix.cache
+def test_our_pipelines_use_both_halves_and_distilabel_s_class_stays_as_it_was() -> None:
+    assert fix.active()
+    assert "_cache" not in Pipeline.__dict__ and "_cache_location" not in Pipeline.__dict__
+    assert BasePipeline.__dict__["_cache"] is fix.CACHE.original()
+    assert BasePipeline.__dict__["_cache_location"] is fix.LOCATION.original()
+    assert SelfInstructPipeline._cache is not BasePipeline._cache
 
 
 def test_the_fix_was_written_against_the_installed_source() -> None:
-    assert source_sha256(fix._LOCATION.original().fget) == fix.CACHE_LOCATION_SHA256
-    assert source_sha256(fix._CACHE.original()) == fix.CACHE_SHA256
+    assert source_sha256(fix.LOCATION.original().fget) == fix.CACHE_LOCATION_SHA256
+    assert source_sha256(fix.CACHE.original()) == fix.CACHE_SHA256
 
 
 class _Manager:
@@ -35,7 +38,7 @@ class _Manager:
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Pipeline:
-    with Pipeline(name="cache-writes", cache_dir=tmp_path) as pipeline:
+    with SelfInstructPipeline(name="cache-writes", cache_dir=tmp_path) as pipeline:
         LoadDataFromDicts(name="load", data=[{"a": 1}])
     return pipeline
 
@@ -49,9 +52,11 @@ def test_the_location_is_computed_once_per_batch_manager(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    original = fix._LOCATION.original().fget
+    original = fix.LOCATION.original()
     monkeypatch.setattr(
-        fix._LOCATION, "_original", property(lambda self: calls.append(1) or original(self))
+        BasePipeline,
+        "_cache_location",
+        property(lambda self: calls.append(1) or original.fget(self)),
     )
     for _ in range(2):
         assert pipeline._cache_location

@@ -17,13 +17,15 @@ CHILD = Path(__file__).with_name("cached_yaml_pipeline.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_child(cache: Path, disable: bool) -> subprocess.CompletedProcess:
+def run_child(cache: Path, pipeline: str) -> subprocess.CompletedProcess:
+    """The child pipeline as `pipeline`: "ours" (`SelfInstructPipeline`), "plain"
+    (distilabel's `Pipeline`) or "disabled" (ours, with the fix turned off)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop(DISABLE_ENV, None)
-    if disable:
+    if pipeline == "disabled":
         env[DISABLE_ENV] = fix.NAME
     return subprocess.run(
-        [sys.executable, str(CHILD), str(cache)],
+        [sys.executable, str(CHILD), pipeline, str(cache)],
         capture_output=True,
         text=True,
         timeout=240,
@@ -31,21 +33,22 @@ def run_child(cache: Path, disable: bool) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_fix_is_installed_on_the_checked_distilabel() -> None:
-    assert fix.apply() == fix.APPLIED
+def test_the_fix_is_used_on_the_checked_distilabel() -> None:
+    assert fix.FIX.decide() == fix.APPLIED
     assert fix.source_sha256(fix.original()) == fix.ORIGINAL_SHA256
 
 
-@pytest.mark.parametrize("disable", [False, True], ids=["with the fix", "distilabel's own"])
+@pytest.mark.parametrize("pipeline", ["ours", "plain", "disabled"])
 def test_a_cut_cached_pipeline_yaml_stops_the_next_run_only_without_the_fix(
-    tmp_path: Path, disable: bool
+    tmp_path: Path, pipeline: str
 ) -> None:
+    disable = pipeline != "ours"
     cache = tmp_path / "cache"
-    first = run_child(cache, disable=False)
+    first = run_child(cache, "ours")
     assert first.returncode == 0 and "rows: 4" in first.stdout, first.stderr
     (cached,) = cache.glob("cached-yaml/*/executions/*/pipeline.yaml")
     os.truncate(cached, cached.stat().st_size // 2)
-    again = run_child(cache, disable=disable)
+    again = run_child(cache, pipeline)
     if disable:
         assert again.returncode != 0
         assert "Error" in again.stderr

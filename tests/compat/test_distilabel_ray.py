@@ -10,7 +10,11 @@ import pytest
 from distilabel.pipeline.ray import RayPipeline
 
 from distilabel_selfinstruct.compat._guard import DISABLE_ENV
-from distilabel_selfinstruct.compat.distilabel_ray import WatchedRayPipeline, to_ray
+from distilabel_selfinstruct.compat.distilabel_ray import (
+    LoopRayPipeline,
+    WatchedRayPipeline,
+    to_ray,
+)
 from distilabel_selfinstruct.pipeline import build_pipeline
 from tests.scripted import scripted_llm
 
@@ -35,7 +39,8 @@ def test_to_ray_keeps_the_dag_and_the_compat_switch_gives_distilabels_own(
     assert type(watched) is WatchedRayPipeline and watched.dag is local.dag
     assert watched.dump()["pipeline"]["type_info"]["name"] == "Pipeline"  # the shared YAML
     monkeypatch.setenv(DISABLE_ENV, "distilabel_ray")
-    assert type(to_ray(local)) is RayPipeline
+    assert type(to_ray(local)) is LoopRayPipeline  # distilabel's, with our pipelines' fixes
+    assert isinstance(to_ray(local), RayPipeline)
 
 
 def test_a_pool_file_on_a_cluster_of_several_nodes_is_refused_in_one_line(
