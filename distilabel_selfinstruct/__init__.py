@@ -16,7 +16,7 @@ __all__ = ["SelfInstructPipeline", "__version__"]
 def __getattr__(name: str) -> Any:
     # Imported on first use: it needs distilabel, the package root does not.
     if name == "SelfInstructPipeline":
-        from distilabel_selfinstruct.compat.pipeline import SelfInstructPipeline
+        from distilabel_selfinstruct.loop_pipeline import SelfInstructPipeline
 
         return SelfInstructPipeline
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
-import json
 import math
 import os
 import shlex
@@ -16,34 +14,29 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, NoReturn, Optional, Sequence
 
 from distilabel_selfinstruct.bootstrap.run import RUN_TARGET, BootstrapRun, RunMismatchError
 from distilabel_selfinstruct.bootstrap.stop import BUDGET_SPENT, LLM_FAILURE, STOP_REASON
-from distilabel_selfinstruct.export import (
-    OFFICIAL_FILENAME,
-    ExportRefusedError,
-    ExportWriteError,
-    export_run,
-)
-from distilabel_selfinstruct.files import DirectoryBusyError, atomic_write_text, directory_lock
+from distilabel_selfinstruct.files import DirectoryBusyError, directory_lock
 from distilabel_selfinstruct.filters.semantic import DEFAULT_SEMANTIC_THRESHOLD
 from distilabel_selfinstruct.llms import ModelNotFoundError
-from distilabel_selfinstruct.pipeline import (
-    DEGENERATE_CHECKS,
-    pool_location_for,
-    pool_path_for,
-    record_pool_location,
-)
+from distilabel_selfinstruct.pipeline import DEGENERATE_CHECKS
 from distilabel_selfinstruct.pool import (
     PoolDamagedError,
-    PoolStore,
     PoolUnavailableError,
     is_disk_error,
     is_networked,
     open_pool_store,
-    pool_is_blank,
     split_password,
+)
+from distilabel_selfinstruct.run_directory import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    RunDirectory,
+    RunDirectoryError,
+    pool_location_for,
+    pool_path_for,
 )
 from distilabel_selfinstruct.runner import (
     LOG_FILENAME,
@@ -53,14 +46,12 @@ from distilabel_selfinstruct.runner import (
     run_pipeline_process,
 )
 from distilabel_selfinstruct.seeds import SeedFileError, load_seed_tasks, seed_paths
-from distilabel_selfinstruct.summary import SUMMARY_FILENAME, RunSummary
+from distilabel_selfinstruct.summary import RunSummary
 from distilabel_selfinstruct.topics import TopicFileError, load_topics
 
 if TYPE_CHECKING:
     from distilabel_selfinstruct.embeddings import MiniLMEmbeddings
 
-EXIT_FAILED = 1  # something failed while running (a server, the disk, a damaged pool)
-EXIT_INPUT = 2  # bad input: an argument, a file given, a run directory of another run
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 DEFAULT_MAX_SEED_LINE_BYTES = 65536  # 10x the longest seed of the paper's 175
@@ -309,38 +300,9 @@ def _check_llm_args(args: argparse.Namespace) -> None:
             _check_server(args.base_url)
 
 
-def _check_run_directory(output: Path, run: BootstrapRun, seeds: Sequence) -> None:
-    """The run directory is a directory; its pool (if any) is sound, belongs to a run with
-    these seeds and settings, and has no more finished tasks than the target."""
-    if output.exists() and not output.is_dir():
-        raise UserError(f"--output {output}: is a file, not a run directory")
-    if run.networked_pool:
-        _check_server_pool(output, run, seeds)
-        return
-    pool = Path(run.pool_path)
-    exported = _exported_count(output)
-    if not pool.exists() or pool_is_blank(pool):
-        wal = pool.with_name(pool.name + "-wal")
-        if wal.exists() and wal.stat().st_size > 0:
-            raise PoolDamagedError(f"{pool}: holds no tables beside a non-empty {wal.name}")
-        if exported:
-            state = "missing" if not pool.exists() else "empty"
-            raise UserError(
-                f"{pool} is {state} but {output / OFFICIAL_FILENAME} holds {exported} tasks:"
-                " the pool was lost; the exports are the last good copy (move the directory"
-                " away to start over)",
-                EXIT_FAILED,
-            )
-        # Created and killed before its first commit: nothing in it.
-        for path in (pool, wal, pool.with_name(pool.name + "-shm")):
-            path.unlink(missing_ok=True)
-        return
-    _check_pool(open_pool_store(pool, create=False), output, run, seeds)
-
-
 def _check_same_pool(output: Path, pool: Optional[str]) -> None:
-    """A run directory keeps the pool it started with: a rerun naming another would start
-    a second run beside the first (and the exports would follow one of them)."""
+    """`RunDirectory`'s check that a run directory keeps its pool, in the words of the
+    command line's arguments."""
     recorded = pool_location_for(output)
     if is_networked(recorded) and recorded != pool:
         raise UserError(
@@ -352,45 +314,6 @@ def _check_same_pool(output: Path, pool: Optional[str]) -> None:
             f"--output {output}: its pool is {recorded}; rerun without --pool"
             " (or use another --output)"
         )
-
-
-def _check_server_pool(output: Path, run: BootstrapRun, seeds: Sequence) -> None:
-    """A server pool is reachable; an empty database is a new run, else as a file's."""
-    try:
-        store = open_pool_store(run.pool_path, create=False)
-    except PoolDamagedError:
-        if _exported_count(output):
-            raise UserError(
-                f"{run.pool_path} holds no pool but {output / OFFICIAL_FILENAME} has tasks:"
-                " is it the database this run started in? (the exports are the last good copy)",
-                EXIT_FAILED,
-            ) from None
-        return  # a new database: the run creates the pool
-    _check_pool(store, output, run, seeds)
-
-
-def _check_pool(store: PoolStore, output: Path, run: BootstrapRun, seeds: Sequence) -> None:
-    """The opened pool (closed here) is sound, this run's, and not past the target."""
-    with store:
-        problems = store.integrity_problems()
-        if problems:
-            raise PoolDamagedError(f"{store.location}: damaged ({problems[0]})")
-        run.claim(store, seeds, record=False)  # the generator records it, once running
-        finished = store.completed_count()
-    if finished > run.num_instructions:
-        raise UserError(
-            f"{output} already has {finished} finished tasks, more than the target"
-            f" {run.num_instructions}: ask for at least {finished}, or use another --output"
-        )
-
-
-def _exported_count(output: Path) -> int:
-    from distilabel_selfinstruct.export import exported_task_count
-
-    try:
-        return exported_task_count(output / OFFICIAL_FILENAME)
-    except OSError:
-        return 0
 
 
 def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -416,8 +339,11 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         num_instructions=args.num_instructions,
         seeds_path=args.seeds,
         rouge_threshold=args.rouge_threshold,
+        output_dir=str(output),
     )
-    _check_run_directory(output, check, seeds)
+    # The run directory's owner says no before anything is built (the filters' settings
+    # are checked too, once the pipeline is).
+    RunDirectory(check, output).check(seeds)
     if args.save_yaml:
         target = Path(args.save_yaml)
         if target.is_dir() or not target.parent.is_dir():
@@ -468,7 +394,11 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         instances_llm=instruction_llm if args.mix_instances else None,
         pool=args.pool,
     )
+    directory = RunDirectory.of_pipeline(pipeline)
+    assert directory is not None
+    directory.check(seeds)
     # The run always goes through the saved YAML: what runs here is what a teammate reruns.
+    output.mkdir(parents=True, exist_ok=True)
     config = output / PIPELINE_FILENAME
     # Saved beside, then renamed: a rerun killed here keeps the YAML the run directory had.
     partial = output / f".{PIPELINE_FILENAME}.partial"
@@ -482,7 +412,7 @@ def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     )
     # The YAML leaves `--model-path` out (a path of this machine); the run is handed it.
     parameters = model_path_parameters(pipeline)
-    return _run(config, check.pool_path, output, args.num_instructions, args, argv, parameters)
+    return _run(config, directory, args, argv, parameters)
 
 
 def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -514,21 +444,21 @@ def _run_config(args: argparse.Namespace, argv: Sequence[str]) -> int:
     _, sample = generators[0]
     if sample.run is None:
         return _error(f"{config}: the SampleDemonstrations step has no `run`")
-    pool, target = sample.run.pool_path, sample.run.num_instructions
     _check_scale_out_extras(args.ray, sample.run.networked_pool)
-    # The run directory: the pool file's, or (a pool on a server) the YAML's.
-    output = config.parent if sample.run.networked_pool else Path(pool).parent
-    try:
-        seeds = load_seed_tasks(seed_paths(sample.run.seeds_path))
-    except SeedFileError as error:
-        return _error(f"bad seed file: {error}")
-    with directory_lock(output):
-        _check_run_directory(output, sample.run, seeds)
-        record_pool_location(output, pool)
+    directory = RunDirectory.of_pipeline(pipeline, parse_parameters(args.param))
+    assert directory is not None
+    if sample.run.networked_pool and sample.run.output_dir is None:
+        directory.output = config.parent  # a YAML of an older version: the YAML's directory
+    with directory_lock(directory.output) as lock_fd:
+        args.lock_fd = lock_fd
+        directory.check()
         for base_url in sorted(_server_urls(pipeline)):
             _check_server(base_url)
-        print(f"Self-Instruct: pipeline {config}, target {target} tasks, run directory {output}")
-        return _run(config, pool, output, target, args, argv, args.param)
+        print(
+            f"Self-Instruct: pipeline {config}, target {directory.run.num_instructions} tasks,"
+            f" run directory {directory.output}"
+        )
+        return _run(config, directory, args, argv, args.param)
 
 
 def _server_urls(pipeline) -> set[str]:
@@ -544,18 +474,17 @@ def _server_urls(pipeline) -> set[str]:
 
 def _run(
     config: Path,
-    pool: str,
-    output: Path,
-    target: int,
+    directory: RunDirectory,
     args: argparse.Namespace,
     argv: Sequence[str],
     parameters: Sequence[str],
 ) -> int:
-    """Runs the pipeline YAML (resuming) until it reaches the target, stops or fails, then
-    writes the exports and the summary from the pool store."""
+    """Runs the pipeline YAML (resuming) until it reaches the target, stops or fails; the
+    exports and the summary are written from the pool store (by the pipeline's own `run()`,
+    or here when the pipeline process did not get to them)."""
     resume = shlex.join(["selfinstruct", *argv])
     try:
-        return _run_passes(config, pool, output, target, args, parameters, resume)
+        return _run_passes(config, directory, args, parameters, resume)
     except KeyboardInterrupt:
         # Ctrl-C outside a pipeline pass (model check, exports): nothing is half written.
         print(f"\nStopped.\n  resume with: {resume}", file=sys.stderr)
@@ -564,9 +493,7 @@ def _run(
 
 def _run_passes(
     config: Path,
-    pool: str,
-    output: Path,
-    target: int,
+    directory: RunDirectory,
     args: argparse.Namespace,
     parameters: Sequence[str],
     resume: str,
@@ -581,6 +508,7 @@ def _run_passes(
         check_pipeline_models(Pipeline.from_yaml(config), parse_parameters(parameters))
     except ModelNotFoundError as error:
         return _error(str(error))
+    pool, output, target = directory.run.pool_path, directory.output, directory.run.num_instructions
     log = output / LOG_FILENAME
 
     def pool_exists() -> bool:
@@ -610,6 +538,7 @@ def _run_passes(
             verbose=args.verbose,
             stop_when=llm_failure,
             ray=args.ray,
+            lock_fd=getattr(args, "lock_fd", None),
         )
     if not pool_exists():
         # The pipeline ended before its generator created the pool: nothing to export.
@@ -624,11 +553,17 @@ def _run_passes(
         stop_reason = store.meta(STOP_REASON)
         budget_spent = store.meta(BUDGET_SPENT)
     elapsed = time.monotonic() - started
-    try:
-        summary: Optional[RunSummary] = _write_outputs(pool, output, target, elapsed)
-    except UserError as error:
-        _error(str(error), error.code)
-        summary = None
+    summary: Optional[RunSummary] = None
+    if outcome.status == "finished":
+        # The pipeline's own run() wrote the exports, the summary and the report.
+        summary = RunSummary.from_store(pool, target, elapsed)
+        _print_written(directory, summary)
+    else:
+        try:
+            summary = directory.write_outputs(target, elapsed)
+            _print_written(directory, summary)
+        except RunDirectoryError as error:
+            _error(str(error), error.code)
     if outcome.status == "interrupted" and finished < target:
         print(
             f"Stopped: {finished} of {target} tasks finished and saved in {output}.\n"
@@ -651,7 +586,7 @@ def _run_passes(
     if summary is None:
         return EXIT_FAILED
     print(summary.render())
-    _report_after_run(output)
+    _report_after_run(directory, written=outcome.status == "finished")
     if summary.tasks_finished < target:
         print(
             f"Finished {summary.tasks_finished} of {target} tasks"
@@ -666,51 +601,27 @@ def _run_passes(
     return 0
 
 
-def _write_outputs(
-    pool: Union[str, Path], output: Path, target: Optional[int], elapsed: Optional[float]
-) -> RunSummary:
-    """Exports, then the summary (both refuse to replace a file with fewer tasks).
+def _print_written(directory: RunDirectory, summary: RunSummary) -> None:
+    from distilabel_selfinstruct.export import ALPACA_FILENAME, DISTISET_DIRNAME
 
-    Raises:
-        UserError: an export was refused or could not be written (the old files stay).
-    """
-    try:
-        paths = export_run(pool, output)
-        summary = RunSummary.from_store(pool, target, elapsed)
-        _write_summary(output / SUMMARY_FILENAME, summary)
-    except ExportRefusedError as error:
-        raise UserError(str(error), EXIT_FAILED) from None
-    except ExportWriteError as error:
-        raise UserError(
-            f"{error} (none of the exports was replaced; fix that and run `selfinstruct export`)",
-            EXIT_FAILED,
-        ) from None
-    except OSError as error:
-        raise UserError(
-            f"cannot write the exports in {output}: {error.strerror or error}"
-            " (the previous files are untouched; free the space and run `selfinstruct export`)",
-            EXIT_FAILED,
-        ) from None
-    written = [paths["official"], paths["alpaca"]]
+    written = [directory.official_path, directory.output / ALPACA_FILENAME]
     if summary.tasks_finished:
-        written.append(paths["distiset"])
+        written.append(directory.output / DISTISET_DIRNAME)
     print(f"Wrote {', '.join(map(str, written))}")
-    return summary
 
 
-def _report_after_run(output: Path) -> None:
-    """The run's report; a report that fails costs the run nothing (its data is saved)."""
-    from distilabel_selfinstruct.report import write_report
+def _report_after_run(directory: RunDirectory, written: bool) -> None:
+    """The run's report (written by the pipeline's `run()` when it ended normally); a
+    report that fails costs the run nothing (its data is saved)."""
+    from distilabel_selfinstruct.report.build import REPORT_HTML, report_dir_for
 
+    page = report_dir_for(directory.output) / REPORT_HTML
     try:
-        print(f"Report: {write_report(output)}")
-    except Exception as error:  # noqa: BLE001 - the run itself succeeded
-        first = (str(error).strip().splitlines() or [""])[0]
-        print(
-            f"selfinstruct: the report was not written ({type(error).__name__}: {first});"
-            f" the run's data is saved: retry with `selfinstruct report --output {output}`",
-            file=sys.stderr,
-        )
+        if not (written and page.is_file()):
+            page = directory.write_report()
+        print(f"Report: {page}")
+    except RunDirectoryError as error:
+        print(f"selfinstruct: {error}", file=sys.stderr)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -726,19 +637,6 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_summary(path: Path, summary: RunSummary) -> None:
-    try:
-        before = json.loads(path.read_text(encoding="utf-8")).get("tasks_finished", 0)
-    except (OSError, ValueError, AttributeError):
-        before = 0
-    if isinstance(before, int) and summary.tasks_finished < before:
-        raise ExportRefusedError(
-            f"{path} counts {before} finished tasks but the pool only {summary.tasks_finished}:"
-            " not replaced"
-        )
-    atomic_write_text(path, json.dumps(summary.to_dict(), indent=2) + "\n")
-
-
 def _existing_pool(output: str) -> str:
     pool = pool_location_for(output)
     if not is_networked(pool) and not Path(pool).exists():
@@ -750,7 +648,9 @@ def _export(args: argparse.Namespace) -> int:
     pool = _existing_pool(args.output)
     with open_pool_store(pool, create=False) as store:
         target = store.meta(RUN_TARGET)  # the summary keeps the run's target
-    _write_outputs(pool, Path(args.output), int(target) if target else None, None)
+    directory = RunDirectory(BootstrapRun(pool_path=pool), Path(args.output))
+    summary = directory.write_outputs(int(target) if target else None, None)
+    _print_written(directory, summary)
     return 0
 
 
@@ -979,13 +879,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # One command at a time in a run directory: a second one would empty the first's
         # distilabel cache and race its exports.
         busy = Path(args.output) if args.handler in (_generate, _export) else None
-        with directory_lock(busy) if busy is not None else contextlib.nullcontext():
+        with directory_lock(busy) as lock_fd:
+            args.lock_fd = lock_fd  # the pipeline process works under it
             if args.handler in (_generate, _run_config):
                 return int(args.handler(args, argv) or 0)
             return int(args.handler(args) or 0)
     except DirectoryBusyError as error:
         return _error(str(error))
-    except UserError as error:
+    except (UserError, RunDirectoryError) as error:
         return _error(str(error), error.code)
     except (SeedFileError, RunMismatchError) as error:
         return _error(str(error))

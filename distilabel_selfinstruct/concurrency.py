@@ -58,7 +58,7 @@ from distilabel.typing import StepOutput
 from distilabel.utils.dicts import group_dicts
 from pydantic import Field, PrivateAttr
 
-from distilabel_selfinstruct.compat.pipeline import JoinsLoopPipeline
+from distilabel_selfinstruct.loop_pipeline import JoinsLoopPipeline
 from distilabel_selfinstruct.server_errors import retry_after_s, retry_reason
 
 SLOTS_PREFIX = "llm-slots"

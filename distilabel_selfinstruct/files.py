@@ -48,16 +48,43 @@ class DirectoryBusyError(Exception):
     """Another process holds the directory's lock (one line)."""
 
 
+# A child process that works in a directory whose lock its parent holds (the command line's
+# supervisor and its pipeline process) names the inherited descriptor here.
+HELD_LOCK_ENV = "SELFINSTRUCT_HELD_DIRECTORY_LOCK"
+
+
+def _inherited_lock(directory: Path) -> Optional[int]:
+    """The descriptor of `directory`'s lock this process inherited from its parent
+    (`HELD_LOCK_ENV`), if it refers to that very directory."""
+    value = os.environ.get(HELD_LOCK_ENV, "")
+    if not value.isdigit():
+        return None
+    try:
+        held, wanted = os.fstat(int(value)), os.stat(directory)
+    except OSError:
+        return None
+    return int(value) if (held.st_dev, held.st_ino) == (wanted.st_dev, wanted.st_ino) else None
+
+
 @contextmanager
-def directory_lock(directory: Path, what: str = "another selfinstruct command") -> Iterator[None]:
+def directory_lock(
+    directory: Optional[Path], what: str = "another selfinstruct command"
+) -> Iterator[Optional[int]]:
     """Holds an exclusive, non-blocking `flock` on the directory itself for the block (no
-    file is added to it). A directory that does not exist yet is not locked.
+    file is added to it) and yields its descriptor, which a child process may inherit to
+    work under the same lock (`HELD_LOCK_ENV`). A directory that does not exist yet (or
+    `None`) is not locked (yields `None`); one whose lock this process inherited is
+    already held.
 
     Raises:
         DirectoryBusyError: another process holds it.
     """
-    if not directory.is_dir():
-        yield
+    if directory is None or not directory.is_dir():
+        yield None
+        return
+    inherited = _inherited_lock(directory)
+    if inherited is not None:
+        yield inherited
         return
     descriptor = os.open(directory, os.O_RDONLY)
     try:
@@ -67,7 +94,7 @@ def directory_lock(directory: Path, what: str = "another selfinstruct command") 
             raise DirectoryBusyError(
                 f"{directory}: {what} is working in it; wait for it to end (or stop it)"
             ) from None
-        yield
+        yield descriptor
     finally:
         os.close(descriptor)  # releases the lock
 

@@ -32,8 +32,6 @@ from distilabel_selfinstruct.admission import AdmitToPool
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.classification import IdentifyClassification
 from distilabel_selfinstruct.commit import CommitToPool
-from distilabel_selfinstruct.compat.pipeline import SelfInstructPipeline
-from distilabel_selfinstruct.files import atomic_write_text
 from distilabel_selfinstruct.filters.instance_filters import FilterInstances
 from distilabel_selfinstruct.filters.instruction_filters import FilterInstructions
 from distilabel_selfinstruct.filters.judged import FilterJudgedInstances
@@ -42,16 +40,21 @@ from distilabel_selfinstruct.filters.semantic import DEFAULT_SEMANTIC_THRESHOLD,
 from distilabel_selfinstruct.instances import GenerateInstances
 from distilabel_selfinstruct.instructions import GenerateInstructions, SplitInstructions
 from distilabel_selfinstruct.judge import JudgeInstances
-from distilabel_selfinstruct.pool import is_networked, split_password
+from distilabel_selfinstruct.loop_pipeline import SelfInstructPipeline
+from distilabel_selfinstruct.pool import is_networked
+from distilabel_selfinstruct.run_directory import (  # noqa: F401 - their old home, still imported from here
+    POOL_FILENAME,
+    POOL_URL_FILENAME,
+    pool_location_for,
+    pool_path_for,
+    record_pool_location,
+)
 from distilabel_selfinstruct.sampling import SampleDemonstrations
 
 if TYPE_CHECKING:
     from distilabel.models.embeddings.base import Embeddings
     from distilabel.models.llms.base import LLM
 
-POOL_FILENAME = "pool.sqlite"
-# In a run directory whose pool is on a server: the pool's URL (no password).
-POOL_URL_FILENAME = "pool.url"
 # The degenerate-text checks a run can switch off (`FilterInstances.check_<name>`).
 DEGENERATE_CHECKS: tuple[str, ...] = ("repetition", "run_on", "markup", "restatement", "label_set")
 # With streamed requests, accepted-but-unfinished tasks the generator lets build up per
@@ -72,31 +75,6 @@ def _default_prompt_style(llm: LLM) -> Literal["completion", "chat"]:
     from distilabel.models.llms import LlamaCppLLM
 
     return "completion" if isinstance(llm, LlamaCppLLM) else "chat"
-
-
-def pool_path_for(output_dir: str | Path) -> Path:
-    """The run directory's own SQLite pool (the default store)."""
-    return Path(output_dir) / POOL_FILENAME
-
-
-def pool_location_for(output_dir: str | Path) -> str:
-    """Where the run in `output_dir` keeps its pool: the server its `pool.url` names (a
-    run started with a `postgresql://` pool), else its `pool.sqlite`."""
-    marker = Path(output_dir) / POOL_URL_FILENAME
-    if marker.is_file():
-        return marker.read_text(encoding="utf-8").strip()
-    return str(pool_path_for(output_dir))
-
-
-def record_pool_location(output_dir: str | Path, location: str) -> None:
-    """Notes a server pool in the run directory, so that `export`, `summary`, `report`
-    and `verify` on the directory find it (the URL without its password); a file pool
-    removes the note."""
-    marker = Path(output_dir) / POOL_URL_FILENAME
-    if is_networked(location):
-        atomic_write_text(marker, split_password(location)[0] + "\n")
-    else:
-        marker.unlink(missing_ok=True)  # the directory's own pool.sqlite again
 
 
 def build_pipeline(
@@ -191,14 +169,33 @@ def build_pipeline(
     store, or with the reason it could not in the log and in the store (see
     `SampleDemonstrations`).
     """
+    seeds_path = check_arguments(
+        num_instructions=num_instructions,
+        output_dir=output_dir,
+        prompt_style=prompt_style,
+        seeds_path=seeds_path,
+        batch_size=batch_size,
+        num_instances=num_instances,
+        rouge_threshold=rouge_threshold,
+        max_concurrency=max_concurrency,
+        skip_checks=skip_checks,
+        judge_min_rating=judge_min_rating,
+        semantic_threshold=semantic_threshold,
+        demonstration_sampling=demonstration_sampling,
+        topics_path=topics_path,
+        pool=pool,
+        step_resources=step_resources,
+    )
     llm = llm or default_llm()
     prompt_style = prompt_style or _default_prompt_style(llm)
     from distilabel.models.llms.base import AsyncLLM
 
     streaming = max_concurrency > 1 and isinstance(llm, AsyncLLM)
-    _check_step_resources(step_resources or {})
+    location = str(pool or pool_path_for(output_dir))
     run = BootstrapRun(
-        pool_path=str(pool or pool_path_for(output_dir)),
+        pool_path=location,
+        # A server pool's run directory is not the pool's: the YAML says where it is.
+        output_dir=str(output_dir) if is_networked(location) else None,
         num_instructions=num_instructions,
         seeds_path=seeds_path,
         rouge_threshold=rouge_threshold,
@@ -209,8 +206,6 @@ def build_pipeline(
     # Streamed replies leave a stage with its next batch; while the generator waits, its
     # heartbeats are those batches.
     waiting = {"heartbeat_s": 0.2, "poll_s": 0.05} if streaming else {}
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
-    record_pool_location(output_dir, run.pool_path)
 
     with SelfInstructPipeline(
         name=name,
@@ -244,9 +239,6 @@ def build_pipeline(
         # Streaming, empty batches flush (compat.distilabel_batch_manager), so rows may wait
         # for a batch to fill: batches of rows cost less CPU per row than one-row batches.
         rows = STREAMED_ROWS_PER_BATCH if streaming else 1
-        unknown = set(skip_checks) - set(DEGENERATE_CHECKS)
-        if unknown:
-            raise ValueError(f"unknown check(s) {sorted(unknown)}; known: {DEGENERATE_CHECKS}")
         switches = {f"check_{name}": name not in skip_checks for name in DEGENERATE_CHECKS}
         heuristics = FilterInstructions(
             name="filter_instructions",
@@ -332,7 +324,7 @@ def build_pipeline(
             raise ValueError(f"step_resources: this pipeline has no step '{step_name}'")
         pipeline.dag.get_step(step_name)["step"].resources = StepResources(**resources)
     if ray:
-        from distilabel_selfinstruct.compat.distilabel_ray import to_ray
+        from distilabel_selfinstruct.loop_pipeline import to_ray
 
         return to_ray(pipeline)
     return pipeline
@@ -358,12 +350,120 @@ STEP_NAMES = (
 )
 
 
+class PipelineArgumentError(ValueError):
+    """An argument of `build_pipeline` that cannot work (one line naming it)."""
+
+
+def check_arguments(
+    *,
+    num_instructions: Any,
+    output_dir: Any,
+    prompt_style: Any,
+    seeds_path: Any,
+    batch_size: Any,
+    num_instances: Any,
+    rouge_threshold: Any,
+    max_concurrency: Any,
+    skip_checks: Any,
+    judge_min_rating: Any,
+    semantic_threshold: Any,
+    demonstration_sampling: Any,
+    topics_path: Any,
+    pool: Any,
+    step_resources: Any,
+) -> Optional[list[str]]:
+    """Checks `build_pipeline`'s arguments once, before any step is built, with the
+    command line's messages; returns `seeds_path` as a list (one path may be given alone).
+
+    Raises:
+        PipelineArgumentError: the first argument that cannot work, in one line.
+    """
+    from distilabel_selfinstruct.seeds import SeedFileError, load_seed_tasks, seed_paths
+    from distilabel_selfinstruct.topics import TopicFileError, load_topics
+
+    def whole(name: str, value: Any, smallest: int = 1) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+            raise PipelineArgumentError(
+                f"build_pipeline({name}={value!r}): expected a whole number of at least {smallest}"
+            )
+
+    def number(name: str, value: Any, lowest: float, highest: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise PipelineArgumentError(f"build_pipeline({name}={value!r}): expected a number")
+        if not lowest <= value <= highest:
+            raise PipelineArgumentError(
+                f"build_pipeline({name}={value!r}): must be from {lowest:g} to {highest:g}"
+            )
+
+    def one_of(name: str, value: Any, allowed: Sequence[Any]) -> None:
+        if value not in allowed:
+            raise PipelineArgumentError(
+                f"build_pipeline({name}={value!r}): expected one of {', '.join(map(repr, allowed))}"
+            )
+
+    whole("num_instructions", num_instructions)
+    whole("batch_size", batch_size)
+    whole("num_instances", num_instances)
+    whole("max_concurrency", max_concurrency)
+    number("rouge_threshold", rouge_threshold, 0.0, 1.0)
+    number("semantic_threshold", semantic_threshold, -1.0, 1.0)
+    one_of("prompt_style", prompt_style, (None, "completion", "chat"))
+    one_of("judge_min_rating", judge_min_rating, ("A", "B", "C", "D"))
+    one_of("demonstration_sampling", demonstration_sampling, ("random", "diverse"))
+    if not isinstance(output_dir, (str, Path)) or not str(output_dir):
+        raise PipelineArgumentError(f"build_pipeline(output_dir={output_dir!r}): expected a path")
+    if Path(output_dir).exists() and not Path(output_dir).is_dir():
+        raise PipelineArgumentError(
+            f"build_pipeline(output_dir={str(output_dir)!r}): is a file, not a run directory"
+        )
+    if isinstance(skip_checks, str) or not all(isinstance(c, str) for c in skip_checks):
+        raise PipelineArgumentError(
+            f"build_pipeline(skip_checks={skip_checks!r}): expected a list of check names"
+        )
+    unknown = sorted(set(skip_checks) - set(DEGENERATE_CHECKS))
+    if unknown:
+        raise PipelineArgumentError(
+            f"build_pipeline(skip_checks=...): unknown check(s) {', '.join(unknown)};"
+            f" known: {', '.join(DEGENERATE_CHECKS)}"
+        )
+    if isinstance(seeds_path, (str, Path)):
+        seeds_path = [str(seeds_path)]  # one file, as the command line's --seeds takes it
+    elif seeds_path is not None:
+        if not isinstance(seeds_path, (list, tuple)) or not all(
+            isinstance(item, (str, Path)) for item in seeds_path
+        ):
+            raise PipelineArgumentError(
+                f"build_pipeline(seeds_path={seeds_path!r}): expected a path or a list of paths"
+            )
+        seeds_path = [str(item) for item in seeds_path]
+    try:
+        load_seed_tasks(seed_paths(seeds_path))
+    except SeedFileError as error:
+        raise PipelineArgumentError(
+            f"build_pipeline(seeds_path=...): bad seed file: {error}"
+        ) from None
+    if topics_path is not None:
+        try:
+            load_topics(topics_path)
+        except TopicFileError as error:
+            raise PipelineArgumentError(f"build_pipeline(topics_path=...): {error}") from None
+    if pool is not None and (not isinstance(pool, str) or not pool):
+        raise PipelineArgumentError(
+            f"build_pipeline(pool={pool!r}): expected a SQLite path or a postgresql:// URL"
+        )
+    try:
+        _check_step_resources(step_resources or {})
+    except ValueError as error:
+        raise PipelineArgumentError(f"build_pipeline({error}") from None
+    return seeds_path
+
+
 def _check_step_resources(step_resources: dict[str, dict[str, Any]]) -> None:
     for step_name, resources in step_resources.items():
         if step_name not in STEP_NAMES:
-            raise ValueError(f"step_resources: no step '{step_name}'; steps: {STEP_NAMES}")
+            raise ValueError(f"step_resources=...): no step '{step_name}'; steps: {STEP_NAMES}")
         if step_name in SINGLE_REPLICA_STEPS and resources.get("replicas", 1) != 1:
             raise ValueError(
-                f"step_resources: '{step_name}' keeps one replica (the loop has one generator"
+                f"step_resources=...): '{step_name}' keeps one replica (the loop has one generator"
                 " and one writer of accepted instructions)"
             )

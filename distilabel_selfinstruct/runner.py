@@ -30,7 +30,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -41,11 +40,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Literal, Optional, Sequence
 
-from distilabel_selfinstruct.files import atomic_write_text
+from distilabel_selfinstruct.files import HELD_LOCK_ENV, atomic_write_text
+from distilabel_selfinstruct.run_directory import CACHE_DIRNAME, fresh_cache  # noqa: F401 - old home
 
 LOG_FILENAME = "selfinstruct.log"
 PIPELINE_FILENAME = "pipeline.yaml"
-CACHE_DIRNAME = "cache"
 # Seconds distilabel gets, after the first Ctrl-C, to end its batches in flight.
 STOP_GRACE_S = 10.0
 # Exceptions whose message is already written for the user (no type name needed).
@@ -160,7 +159,7 @@ def _child(argv: Optional[Sequence[str]] = None) -> int:
         pipeline = Pipeline.from_yaml(args.config)
         quiet_per_batch_logs(pipeline)
         if args.ray:
-            from distilabel_selfinstruct.compat.distilabel_ray import to_ray
+            from distilabel_selfinstruct.loop_pipeline import to_ray
 
             pipeline = to_ray(pipeline)
         pipeline.run(parameters=parse_parameters(args.param), use_cache=False)
@@ -236,19 +235,6 @@ class _Signals:
             signal.signal(signum, handler)
 
 
-def fresh_cache(run_dir: Path) -> Path:
-    """Empties `<run_dir>/cache` for a new invocation and returns it. The old cache is
-    renamed first, so a kill during the deletion leaves no half-deleted cache in use."""
-    cache = run_dir / CACHE_DIRNAME
-    for leftover in run_dir.glob(f".{CACHE_DIRNAME}-old-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    if cache.exists():
-        aside = run_dir / f".{CACHE_DIRNAME}-old-{os.getpid()}-{time.time_ns()}"
-        os.replace(cache, aside)
-        shutil.rmtree(aside, ignore_errors=True)
-    return cache
-
-
 def run_pipeline_process(
     config: Path,
     run_dir: Path,
@@ -259,13 +245,14 @@ def run_pipeline_process(
     stop_when: Optional[Callable[[], Optional[str]]] = None,
     poll_s: float = 0.5,
     ray: bool = False,
+    lock_fd: Optional[int] = None,
 ) -> RunOutcome:
     """Runs `config` once in a child process until it ends, and says how it ended.
 
     Args:
         config: the pipeline YAML.
-        run_dir: the run directory: the log (`selfinstruct.log`, appended to) and
-            distilabel's cache (emptied first, see `fresh_cache`) go there.
+        run_dir: the run directory: the log (`selfinstruct.log`, appended to) goes there
+            (the pipeline's `run()` empties distilabel's cache there, `RunDirectory`).
         parameters: `STEP.NAME=VALUE` runtime parameters for the run.
         verbose: also copy the child's output to `notice`.
         notice: where the supervisor's own messages (and the verbose copy) go; default:
@@ -274,10 +261,12 @@ def run_pipeline_process(
             as failed with that message.
         ray: run it as a Ray pipeline (`compat.distilabel_ray.to_ray`) on the cluster
             `RAY_ADDRESS` names; the child is then the Ray driver.
+        lock_fd: the run directory's lock this process holds (`files.directory_lock`):
+            the child inherits it and works under it.
     """
     notice = notice if notice is not None else sys.stderr
     run_dir.mkdir(parents=True, exist_ok=True)
-    cache = fresh_cache(run_dir)
+    cache = run_dir / CACHE_DIRNAME
     status_path = run_dir / ".runner-status.json"
     status_path.unlink(missing_ok=True)
     command = [
@@ -304,6 +293,8 @@ def run_pipeline_process(
         "COLUMNS": "160",
         "NO_COLOR": "1",
     }
+    if lock_fd is not None:
+        env[HELD_LOCK_ENV] = str(lock_fd)
     with open(run_dir / LOG_FILENAME, "a", encoding="utf-8") as log:
         log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
         log.flush()
@@ -316,6 +307,7 @@ def run_pipeline_process(
             start_new_session=True,
             text=True,
             errors="replace",
+            pass_fds=() if lock_fd is None else (lock_fd,),
         )
         copier = threading.Thread(
             target=_copy_output,

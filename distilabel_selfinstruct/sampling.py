@@ -25,7 +25,7 @@ from distilabel_selfinstruct.bootstrap.stop import (
     STOP_REASON,
     Decision,
 )
-from distilabel_selfinstruct.compat.pipeline import JoinsLoopPipeline
+from distilabel_selfinstruct.loop_pipeline import JoinsLoopPipeline
 from distilabel_selfinstruct.pool import PoolState, PoolStore
 from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
 from distilabel_selfinstruct.topics import TopicPolicy, load_topics

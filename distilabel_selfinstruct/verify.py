@@ -30,8 +30,8 @@ from distilabel_selfinstruct.export import (
     DISTISET_DIRNAME,
     OFFICIAL_FILENAME,
 )
-from distilabel_selfinstruct.pipeline import pool_location_for
 from distilabel_selfinstruct.pool import PoolDamagedError, normalize_instruction, open_pool_store
+from distilabel_selfinstruct.run_directory import pool_location_for
 from distilabel_selfinstruct.summary import SUMMARY_FILENAME, RunSummary
 
 # The summary's fields that are counts of the pool (the rest are timings).

@@ -34,7 +34,8 @@ def main(output: str, pool: str, target: str, delay_s: str) -> int:
     import ray
     from distilabel.pipeline import Pipeline
 
-    from distilabel_selfinstruct.compat.distilabel_ray import StepActorLostError, to_ray
+    from distilabel_selfinstruct.compat.distilabel_ray import StepActorLostError
+    from distilabel_selfinstruct.loop_pipeline import to_ray
     from distilabel_selfinstruct.pipeline import build_pipeline
     from tests.ray_cluster import HEAD_RESOURCE, WORKER_RESOURCE
     from tests.scripted import scripted_llm

@@ -93,7 +93,14 @@ def test_verbose_shows_distilabels_log_too(tmp_path: Path) -> None:
 
 
 def test_missing_seeds_are_refused_before_the_pipeline_starts(tmp_path: Path) -> None:
-    save_pipeline(tmp_path, target=3, seeds_path=["gone.jsonl"])
+    # A YAML naming seeds this machine does not have (build_pipeline itself refuses them).
+    config = save_pipeline(tmp_path, target=3)
+    data = yaml.safe_load(config.read_text())
+    for entry in data["pipeline"]["steps"]:
+        for holder in (entry["step"], entry["step"].get("run") or {}):
+            if "seeds_path" in holder:
+                holder["seeds_path"] = ["gone.jsonl"]
+    config.write_text(yaml.safe_dump(data))
     result = run_cli(tmp_path, "run", "--config", "pipeline.yaml")
     assert (result.returncode, result.stderr) == (
         2,
@@ -252,16 +259,18 @@ def test_a_saved_pipeline_with_its_pool_on_postgresql_runs_on_ray_from_the_comma
     assert PASSWORD not in (tmp_path / "pipeline.yaml").read_text()
     result = run_cli(tmp_path, "run", "--config", "pipeline.yaml", "--ray", timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    # The run directory is the YAML's; it names the pool, holds the exports and the log.
-    assert (tmp_path / "pool.url").read_text().strip() == url
+    # The run directory is the one build_pipeline was given (the YAML names it); it names
+    # the pool, holds the exports and the log.
+    run_dir = tmp_path / "run"
+    assert (run_dir / "pool.url").read_text().strip() == url
     # Nothing took the URL for a path (the progress display once did: ./postgresql:/...).
     assert not list(tmp_path.glob("postgres*")) and not list(tmp_path.rglob("*.sqlite"))
-    check_invariants(tmp_path, 4, pool=url)
-    exported = (tmp_path / "self_instruct.jsonl").read_text().splitlines()
+    check_invariants(run_dir, 4, pool=url)
+    exported = (run_dir / "self_instruct.jsonl").read_text().splitlines()
     assert len(exported) == 4
-    summary = run_cli(tmp_path, "summary", "--output", ".")
+    summary = run_cli(tmp_path, "summary", "--output", "run")
     assert summary.returncode == 0 and "4" in summary.stdout
-    verify = run_cli(tmp_path, "verify", "--output", ".")
+    verify = run_cli(tmp_path, "verify", "--output", "run")
     assert (verify.returncode, verify.stderr) == (0, ""), verify.stderr
 
 

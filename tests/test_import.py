@@ -140,7 +140,7 @@ def test_importing_every_module_leaves_distilabel_and_the_process_as_they_were(
     report = run_child(CHILD, tmp_path)
     # The core of the package imports everywhere the tests run (the extras are installed).
     assert "distilabel_selfinstruct.pipeline" in report["imported"], report["missing"]
-    assert "distilabel_selfinstruct.compat.pipeline" in report["imported"]
+    assert "distilabel_selfinstruct.loop_pipeline" in report["imported"]
     assert report["changed"] == [], report["changed"]
     # Loggers of our own are fine; none of distilabel's or the libraries' is reconfigured.
     assert not [name for name in report["new_loggers"] if name.startswith("distilabel.")]

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from distilabel_selfinstruct.bootstrap.run import RUN_TARGET
+from distilabel_selfinstruct.bootstrap.run import RUN_TARGET, BootstrapRun
 from distilabel_selfinstruct.bootstrap.stages import POST_ACCEPT_STAGES, Reason, Stage
-from distilabel_selfinstruct.cli import _write_outputs
 from distilabel_selfinstruct.export import ALPACA_FILENAME, DISTISET_DIRNAME, OFFICIAL_FILENAME
 from distilabel_selfinstruct.pipeline import pool_path_for
 from distilabel_selfinstruct.pool import PoolStore, open_pool_store
+from distilabel_selfinstruct.run_directory import RunDirectory
 from distilabel_selfinstruct.seeds import load_seed_tasks, seed_paths
 from distilabel_selfinstruct.summary import SUMMARY_FILENAME
 from distilabel_selfinstruct.verify import verify_run
@@ -368,3 +368,8 @@ def test_finished_tasks_that_share_an_instruction(output: Path) -> None:
     assert verify_run(output) == [
         f"{pool}: 2 finished tasks share the instruction 'Write a limerick about topic number 0.'"
     ]
+
+
+def _write_outputs(pool: Path | str, output: Path, target: int, elapsed: float) -> None:
+    """The exports and summary, as every way of running the loop writes them."""
+    RunDirectory(BootstrapRun(pool_path=str(pool)), output).write_outputs(target, elapsed)

@@ -139,8 +139,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
         summary_line,
         write_curated,
     )
-    from distilabel_selfinstruct.pipeline import POOL_FILENAME
     from distilabel_selfinstruct.report import REVIEW_DIRNAME
+    from distilabel_selfinstruct.run_directory import POOL_FILENAME
 
     output = Path(args.output)
     if (output / POOL_FILENAME).exists():

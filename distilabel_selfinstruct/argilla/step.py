@@ -18,7 +18,7 @@ from distilabel_selfinstruct.argilla.push import (
     with_retries,
 )
 from distilabel_selfinstruct.argilla.records import normalize_task, task_to_records
-from distilabel_selfinstruct.compat.pipeline import JoinsLoopPipeline
+from distilabel_selfinstruct.loop_pipeline import JoinsLoopPipeline
 
 if TYPE_CHECKING:
     from distilabel.typing import StepColumns, StepOutput

@@ -71,6 +71,8 @@ class BootstrapRun(BaseModel):
             `completion_price`, which it needs).
         prompt_price: USD per 1M prompt tokens, for the cost in the summary and `max_cost`.
         completion_price: USD per 1M completion tokens.
+        output_dir: the run directory (exports, summary, report, distilabel's cache);
+            `None`: the pool file's directory (the working directory for a server pool).
         max_in_flight: the generator waits while this many accepted tasks are unfinished
             (`None`: no bound but the target's). With many LLM requests in flight it keeps
             the backlog, and so the staleness of the demonstrations, bounded.
@@ -89,6 +91,7 @@ class BootstrapRun(BaseModel):
     rouge_tokenizer: Literal["rouge_score", "unicode"] = "rouge_score"
     semantic_threshold: float = Field(default=0.75, ge=-1, le=1)  # filters.semantic's default
     max_in_flight: Optional[int] = Field(default=None, gt=0)
+    output_dir: Optional[str] = None
     max_tokens: Optional[int] = Field(default=None, gt=0)
     max_cost: Optional[float] = Field(default=None, gt=0)
     prompt_price: Optional[float] = Field(default=None, ge=0)
@@ -155,23 +158,53 @@ class BootstrapRun(BaseModel):
             "rouge_tokenizer": self.rouge_tokenizer,
         }
 
-    def claim(self, store: PoolStore, seeds: Sequence[SeedTask], *, record: bool = True) -> None:
+    def claim(
+        self,
+        store: PoolStore,
+        seeds: Sequence[SeedTask],
+        *,
+        record: bool = True,
+        filters: Optional[dict[str, str]] = None,
+    ) -> None:
         """Records this run's identity in a new pool (unless `record` is False: a check
-        only), or checks it against the one the pool was started with.
+        only), or checks it against the one the pool was started with. `filters` (the
+        filter steps' settings, `run_directory.filter_settings`) is part of the identity
+        where both sides know it: a pool recorded without it (by the generator, or an
+        older version) gets it recorded, not refused.
 
         Raises:
             RunMismatchError: the pool was started with other seeds or settings.
         """
         current = self.identity(seeds)
+        if filters is not None:
+            current["filters"] = filters
         recorded = store.meta(RUN_IDENTITY)
         if recorded is None:
             if record:
                 store.set_meta(RUN_IDENTITY, json.dumps(current, sort_keys=True))
             return
         before = json.loads(recorded)
-        if before == current:
+        if "filters" not in current or "filters" not in before:
+            compared = {key: value for key, value in current.items() if key != "filters"}
+            if {key: before.get(key) for key in compared} == compared:
+                if record and "filters" in current:
+                    store.set_meta(RUN_IDENTITY, json.dumps({**before, **current}, sort_keys=True))
+                return
+        elif before == current:
             return
         changed = [key for key in current if before.get(key) != current[key]]
+        if "filters" in changed and changed == ["filters"]:
+            steps = sorted(
+                name
+                for name in set(before["filters"]) | set(current["filters"])
+                if before["filters"].get(name) != current["filters"].get(name)
+            )
+            raise RunMismatchError(
+                f"{self.pool_path}: this run was started with other settings of"
+                f" {', '.join(steps)} (the filters decide what is accepted); rerun it with"
+                " the same settings, or start a new run in another directory"
+            )
+        changed = [key for key in changed if key != "filters"]
         if "seeds_sha256" in changed:
             what = (
                 f"other seed tasks ({before.get('seed_tasks')} then, {len(seeds)} now,"

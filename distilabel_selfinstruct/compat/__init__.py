@@ -3,9 +3,9 @@ was checked against and each with a test (tests/compat/) that fails without it.
 
 Importing any module of the package changes nothing in distilabel. The three fixes of
 distilabel's pipeline internals are scoped to the pipelines that contain our steps: they are
-overrides in `pipeline.SelfInstructPipeline` (and `distilabel_ray.LoopRayPipeline`, the
-base of `WatchedRayPipeline`), subclasses of distilabel's pipelines made by
-`pipeline.with_loop_fixes`, and a plain `Pipeline` becomes one when a step of ours
+overrides in subclasses of distilabel's pipeline classes made by
+`pipeline.with_loop_fixes`: `distilabel_selfinstruct.loop_pipeline.SelfInstructPipeline` and
+the Ray ones there, and a plain `Pipeline` becomes one when a step of ours
 joins it (`pipeline.adopt`). docs/upstream.md gives each bug with a reproduction on plain
 distilabel and the patch we would send upstream.
 

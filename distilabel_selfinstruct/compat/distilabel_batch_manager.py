@@ -25,7 +25,7 @@ batch (it already did as the last batch, above); distilabel's own tasks handle o
 Everything else is the original logic.
 
 Where it applies: only in pipelines that contain our steps. Those pipelines are
-`compat.pipeline.SelfInstructPipeline` (a step of ours adopts the `Pipeline` it joins), whose
+`loop_pipeline.SelfInstructPipeline` (a step of ours adopts the `Pipeline` it joins), whose
 `_load_batch_manager` makes each of its batch manager's steps a `FlushingBatchManagerStep`
 (`install`). distilabel's `_BatchManagerStep` class is never modified, so pipelines without
 our steps keep distilabel's behaviour. Once per process it decides (`FIX.decide()`):

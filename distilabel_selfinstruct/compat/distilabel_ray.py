@@ -47,7 +47,6 @@ from distilabel.pipeline.base import _STEP_LOAD_FAILED_CODE, _STEP_UNLOADED_CODE
 from distilabel.pipeline.ray import RayPipeline
 
 from distilabel_selfinstruct.compat._guard import disabled, warn_if_unchecked
-from distilabel_selfinstruct.compat.pipeline import with_loop_fixes
 
 if TYPE_CHECKING:
     from distilabel.pipeline import Pipeline
@@ -76,16 +75,8 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-LoopRayPipeline = with_loop_fixes(
-    RayPipeline,
-    "LoopRayPipeline",
-    "distilabel's `RayPipeline` with the fixes of our pipelines (`compat.pipeline`).",
-)
-
-
-class WatchedRayPipeline(LoopRayPipeline):  # type: ignore[valid-type,misc]
-    """distilabel's `RayPipeline` with the fixes of our pipelines, that stops, and raises,
-    when a step's actor dies."""
+class WatchedRayPipeline(RayPipeline):
+    """distilabel's `RayPipeline` that stops, and raises, when a step's actor dies."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -206,15 +197,21 @@ class WatchedRayPipeline(LoopRayPipeline):  # type: ignore[valid-type,misc]
             self._exception = RuntimeError("Failed to load all the steps. Could not run pipeline.")
 
 
+def ray_pipeline_class() -> type[RayPipeline]:
+    """`WatchedRayPipeline`, or distilabel's own `RayPipeline` where
+    `$SELFINSTRUCT_DISABLE_COMPAT` names this module."""
+    return RayPipeline if disabled(NAME) else WatchedRayPipeline
+
+
 def to_ray(
     pipeline: Pipeline,
     ray_head_node_url: Optional[str] = None,
     ray_init_kwargs: Optional[dict[str, Any]] = None,
+    cls: Optional[type[RayPipeline]] = None,
 ) -> RayPipeline:
-    """`pipeline.ray()`, as a `WatchedRayPipeline` (the same DAG and settings); a
-    `LoopRayPipeline` (distilabel's `RayPipeline` with our pipelines' fixes, without the Ray
-    one) where `$SELFINSTRUCT_DISABLE_COMPAT` names this module."""
-    cls = LoopRayPipeline if disabled(NAME) else WatchedRayPipeline
+    """`pipeline.ray()`, as `cls` (default: `ray_pipeline_class()`), with the same DAG
+    and settings. (`loop_pipeline.to_ray` gives our pipelines' Ray class.)"""
+    cls = cls or ray_pipeline_class()
     ray_pipeline = cls(
         name=pipeline.name,
         description=pipeline.description,

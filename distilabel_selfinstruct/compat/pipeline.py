@@ -1,35 +1,20 @@
-"""The pipelines our steps run in: distilabel's, with our distilabel fixes scoped to them.
+"""Our distilabel fixes as overrides in a subclass of a distilabel pipeline class.
 
 Importing this package changes nothing in distilabel. The three distilabel 1.5.3 bugs the
 Self-Instruct loop cannot avoid (`distilabel_batch_manager`, `distilabel_pipeline_cache`,
 `distilabel_cache_writes`; docs/upstream.md has each bug, a reproduction with plain
 distilabel and the patch we would send) are fixed by overriding the private methods in
 subclasses of distilabel's pipeline classes (`with_loop_fixes`), not by replacing them on
-distilabel's classes:
-
-* `SelfInstructPipeline` is distilabel's local `Pipeline` with them;
-* `compat.distilabel_ray.LoopRayPipeline` is its `RayPipeline` with them, and
-  `WatchedRayPipeline` adds the Ray fix.
-
-A pipeline becomes one of ours when one of our steps joins it (`adopt`, called from the
-steps' `model_post_init`): a plain `Pipeline`, as `distilabel pipeline run --config` builds
-from a shared YAML or as a user writes `with Pipeline() as pipeline:`, is turned into a
-`SelfInstructPipeline` (the same object, its class a subclass of the one it had), so the
-fixes reach every way of running it. A pipeline with none of our steps keeps distilabel's
-behaviour to the letter, in the same process. Each fix still keeps its version and source
-guard: outside the distilabel it was checked on, the override calls distilabel's own method
-and warns once.
+distilabel's classes. `distilabel_selfinstruct.loop_pipeline` builds our pipelines on it
+(`SelfInstructPipeline` and the Ray ones) and makes a pipeline one of them when one of our
+steps joins it. Each fix still keeps its version and source guard: outside the distilabel
+it was checked on, the override calls distilabel's own method and warns once.
 """
 
 from __future__ import annotations
 
 import sys
-import warnings
 from typing import Any
-
-from distilabel.pipeline import Pipeline
-from distilabel.pipeline.base import BasePipeline
-from distilabel.utils.serialization import TYPE_INFO_KEY
 
 from distilabel_selfinstruct.compat import (
     distilabel_batch_manager,
@@ -37,20 +22,14 @@ from distilabel_selfinstruct.compat import (
     distilabel_pipeline_cache,
 )
 
-__all__ = [
-    "JoinsLoopPipeline",
-    "SelfInstructPipeline",
-    "adopt",
-    "has_loop_fixes",
-    "with_loop_fixes",
-]
+__all__ = ["has_loop_fixes", "with_loop_fixes"]
 
 
 def with_loop_fixes(base: type, name: str, doc: str) -> type:
-    """`base` (a distilabel pipeline class) with our fixes, as a class named `name` of this
-    module's caller. A direct subclass with no instance layout of its own, so that `adopt`
-    can turn a `base` object into one by assigning its class (a mixin base would change
-    the layout CPython compares)."""
+    """`base` (a distilabel pipeline class) with our fixes, as a class named `name` of the
+    caller's module (which must bind it to that name, for pickle). A direct subclass with no
+    instance layout of its own, so that a `base` object can become one by assigning its
+    class (`loop_pipeline.adopt`; a mixin base would change the layout CPython compares)."""
 
     class Fixed(base):  # type: ignore[valid-type,misc]
         _selfinstruct_loop_fixes = True
@@ -77,6 +56,14 @@ def with_loop_fixes(base: type, name: str, doc: str) -> type:
             caller = sys._getframe(1).f_code.co_name
             distilabel_cache_writes.cache(self, after_batch=caller == "_manage_batch_flow")
 
+        def use_cache_dir(self, path: Any) -> None:
+            """Puts distilabel's cache of this pipeline under `path` (distilabel keeps the
+            directory in the private `_cache_dir`; its constructor is the only public way
+            to set it, and a pipeline loaded from YAML gets the default)."""
+            from pathlib import Path
+
+            self._cache_dir = Path(path)
+
         def _load_batch_manager(self, use_cache: bool = True) -> None:
             super()._load_batch_manager(use_cache)
             if self._batch_manager is not None:
@@ -92,62 +79,3 @@ def with_loop_fixes(base: type, name: str, doc: str) -> type:
 def has_loop_fixes(pipeline: Any) -> bool:
     """Whether `pipeline` is one of ours (its class made by `with_loop_fixes`)."""
     return bool(getattr(type(pipeline), "_selfinstruct_loop_fixes", False))
-
-
-class SelfInstructPipeline(
-    with_loop_fixes(
-        Pipeline,
-        "_LocalPipelineWithLoopFixes",
-        "distilabel's local `Pipeline` with our fixes (the base of `SelfInstructPipeline`).",
-    )
-):
-    """distilabel's local `Pipeline` for pipelines with our steps: the same API and
-    behaviour, plus the fixes of `compat` (docs/upstream.md). Use it like `Pipeline`; a
-    plain `Pipeline` that one of our steps joins becomes one (`adopt`)."""
-
-    def dump(self, **kwargs: Any) -> dict[str, Any]:
-        # Saved as distilabel's `Pipeline` (as `RayPipeline` does): a shared YAML names no
-        # pipeline class of ours, and our steps make it one of ours again where it is loaded.
-        dump = super().dump(**kwargs)
-        dump["pipeline"][TYPE_INFO_KEY] = {"module": Pipeline.__module__, "name": Pipeline.__name__}
-        return dump
-
-
-_warned_classes: set[type] = set()
-
-
-def adopt(pipeline: Any) -> Any:
-    """Makes `pipeline` (the one a step of ours joined) one of our pipelines: a plain
-    `Pipeline` becomes a `SelfInstructPipeline`, a `RayPipeline` the Ray one; a pipeline
-    that already has the fixes stays as it is. Another pipeline class keeps distilabel's
-    behaviour, with one warning naming what may then hang. Returns the pipeline."""
-    if pipeline is None or has_loop_fixes(pipeline):
-        return pipeline
-    cls = type(pipeline)
-    if cls is Pipeline:
-        pipeline.__class__ = SelfInstructPipeline
-        return pipeline
-    if cls.__name__ == "RayPipeline" and cls.__module__ == "distilabel.pipeline.ray":
-        from distilabel_selfinstruct.compat.distilabel_ray import LoopRayPipeline
-
-        pipeline.__class__ = LoopRayPipeline
-        return pipeline
-    if isinstance(pipeline, BasePipeline) and cls not in _warned_classes:
-        _warned_classes.add(cls)
-        warnings.warn(
-            f"{cls.__name__} is not a distilabel_selfinstruct pipeline: distilabel's"
-            " empty-last-batch bug is not fixed there, so a Self-Instruct loop in it may hang"
-            " (use distilabel_selfinstruct.SelfInstructPipeline)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return pipeline
-
-
-class JoinsLoopPipeline:
-    """Mixin of our steps (before distilabel's step class in the bases): the pipeline a step
-    joins becomes one of ours (`adopt`), so the fixes it needs reach it however it is run."""
-
-    def model_post_init(self, __context: Any) -> None:
-        super().model_post_init(__context)  # type: ignore[misc]
-        adopt(getattr(self, "pipeline", None))

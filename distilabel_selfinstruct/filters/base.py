@@ -17,7 +17,7 @@ from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun, require_run
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
-from distilabel_selfinstruct.compat.pipeline import JoinsLoopPipeline
+from distilabel_selfinstruct.loop_pipeline import JoinsLoopPipeline
 from distilabel_selfinstruct.pool import PoolStore
 
 # The column that marks a task a killed run had admitted but not finished, put back into the

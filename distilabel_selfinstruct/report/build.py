@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from distilabel_selfinstruct.files import atomic_write_bytes, atomic_write_text
-from distilabel_selfinstruct.pipeline import pool_location_for
 from distilabel_selfinstruct.pool import is_networked, open_pool_store
 from distilabel_selfinstruct.report import statistics as stats
+from distilabel_selfinstruct.run_directory import pool_location_for
 from distilabel_selfinstruct.usage import PRICES_META, Prices, Usage
 
 REPORT_DIRNAME = "report"

@@ -12,7 +12,7 @@ from distilabel.steps import LoadDataFromDicts
 
 from distilabel_selfinstruct.compat import distilabel_cache_writes as fix
 from distilabel_selfinstruct.compat._guard import source_sha256
-from distilabel_selfinstruct.compat.pipeline import SelfInstructPipeline
+from distilabel_selfinstruct.loop_pipeline import SelfInstructPipeline
 
 
 def test_our_pipelines_use_both_halves_and_distilabel_s_class_stays_as_it_was() -> None:

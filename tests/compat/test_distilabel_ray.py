@@ -10,11 +10,9 @@ import pytest
 from distilabel.pipeline.ray import RayPipeline
 
 from distilabel_selfinstruct.compat._guard import DISABLE_ENV
-from distilabel_selfinstruct.compat.distilabel_ray import (
-    LoopRayPipeline,
-    WatchedRayPipeline,
-    to_ray,
-)
+from distilabel_selfinstruct.compat.distilabel_ray import WatchedRayPipeline
+from distilabel_selfinstruct.compat.pipeline import has_loop_fixes
+from distilabel_selfinstruct.loop_pipeline import SelfInstructRayPipeline, to_ray
 from distilabel_selfinstruct.pipeline import build_pipeline
 from tests.scripted import scripted_llm
 
@@ -36,11 +34,13 @@ def test_to_ray_keeps_the_dag_and_the_compat_switch_gives_distilabels_own(
 ) -> None:
     local = pipeline(tmp_path)
     watched = to_ray(local)
-    assert type(watched) is WatchedRayPipeline and watched.dag is local.dag
+    assert type(watched) is SelfInstructRayPipeline and watched.dag is local.dag
+    assert isinstance(watched, WatchedRayPipeline) and has_loop_fixes(watched)
     assert watched.dump()["pipeline"]["type_info"]["name"] == "Pipeline"  # the shared YAML
     monkeypatch.setenv(DISABLE_ENV, "distilabel_ray")
-    assert type(to_ray(local)) is LoopRayPipeline  # distilabel's, with our pipelines' fixes
-    assert isinstance(to_ray(local), RayPipeline)
+    plain = to_ray(local)  # distilabel's own, with only our distilabel fixes
+    assert isinstance(plain, RayPipeline) and not isinstance(plain, WatchedRayPipeline)
+    assert has_loop_fixes(plain)
 
 
 def test_a_pool_file_on_a_cluster_of_several_nodes_is_refused_in_one_line(

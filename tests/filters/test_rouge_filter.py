@@ -201,13 +201,22 @@ def test_replayed_candidate_passes_with_its_recorded_score(seeded_pool: Path) ->
             most_similar_task_id="seed_task_0",
         )
     step = loop_step(seeded_pool)
-    # A restarted run replays the candidate: it is in the pool already, as itself.
-    (replayed,) = run(step, [candidate(NOVEL, "c1")])
+    # A restarted run replays the task (SplitInstructions marks it, with its recorded
+    # score): it is in the pool already, as itself, and is not scored again.
+    resumed = {
+        **candidate(NOVEL, "c1"),
+        "resumed": True,
+        "task_id": task_id,
+        "rouge_l_max": 0.25,
+        "most_similar_task_id": "seed_task_0",
+        "most_similar_instruction": "the seed's text",
+    }
+    (replayed,) = run(step, [resumed])
     assert replayed["task_id"] == task_id
     assert replayed["rouge_l_max"] == 0.25
     assert replayed["most_similar_task_id"] == "seed_task_0"
-    assert replayed["most_similar_instruction"] is not None
-    assert replayed["rouge_l_reason"] is None
+    assert replayed["most_similar_instruction"] == "the seed's text"
+    assert replayed.get("rouge_l_reason") is None
     assert not step.drop_counts
     # The same text under another candidate id is a copy of a pool task.
     assert run(step, [candidate(NOVEL, "c9")]) == []

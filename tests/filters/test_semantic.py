@@ -135,8 +135,12 @@ def test_a_replayed_candidate_passes_unscored(run: BootstrapRun) -> None:
         )
     scorer = SemanticDedup(embeddings=MiniLMEmbeddings(), run=run)
     scorer.load()
-    (row,) = next(scorer.process([candidate(HEAT_PUMP, "c1")]))
+    resumed = {**candidate(HEAT_PUMP, "c1"), "resumed": True}  # as SplitInstructions marks it
+    (row,) = next(scorer.process([resumed]))
     assert row["semantic_max"] is None and row["semantic_reason"] is None
+    # Unmarked, the same text is a candidate like any other: a copy of the pool's task.
+    assert next(scorer.process([candidate(HEAT_PUMP, "c2")])) == []
+    assert scorer.drop_counts == {"semantic_too_similar": 1}
 
 
 def test_admission_without_the_candidates_vector_is_an_error(run: BootstrapRun) -> None:
