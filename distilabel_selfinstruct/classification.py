@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 from distilabel.mixins.runtime_parameters import RuntimeParameter
 from pydantic import Field, PrivateAttr
 
-from distilabel_selfinstruct.compat.distilabel_task_logprobs import process_reading_llm_extra
 from distilabel_selfinstruct.generation import apply_default_generation_kwargs
-from distilabel_selfinstruct.llm_failures import StopsOnServerFailure
+from distilabel_selfinstruct.llm_task import LLMTask
 from distilabel_selfinstruct.prompts import as_llm_input, render_prompt
 from distilabel_selfinstruct.seeds import SeedTask, load_seed_tasks, seed_paths
 
@@ -69,7 +68,7 @@ def pick_demonstrations(seeds: list[SeedTask], count: int, rng: random.Random) -
     return chosen
 
 
-class IdentifyClassification(StopsOnServerFailure):
+class IdentifyClassification(LLMTask):
     """Decides whether each instruction is a classification task.
 
     `completion` style is the paper's few-shot Yes/No prompt for base models, with
@@ -180,8 +179,10 @@ class IdentifyClassification(StopsOnServerFailure):
             "classification_score": None if answer is None else float(answer),
         }
 
-    def _decide_by_logprobs(self, row: dict[str, Any], logprobs: Any) -> None:
-        """Where the LLM returned log-probabilities, P(Yes) replaces the parsed answer."""
+    def complete_row(self, row: dict[str, Any], extra: dict[str, Any]) -> None:
+        """Where the LLM returned log-probabilities, P(Yes) replaces the parsed answer (and
+        they leave the row)."""
+        logprobs = extra.pop("logprobs", None)
         if not self.group_generations:
             score = yes_probability(logprobs or [])
             if score is not None:
@@ -193,7 +194,3 @@ class IdentifyClassification(StopsOnServerFailure):
             if score is not None:
                 row["classification_score"][i] = score
                 row["is_classification"][i] = score >= self.decision_threshold
-
-    # Log-probabilities reach a task only as a column of the rows `Task.process` yields,
-    # after `format_output`; compat/ knows the column and builds the override.
-    process = process_reading_llm_extra("logprobs", _decide_by_logprobs)

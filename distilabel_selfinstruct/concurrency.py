@@ -6,62 +6,101 @@ every request of the batch has its reply. An inference server with continuous ba
 and a batch is as slow as its longest reply: at a batch boundary the step has nothing in
 flight. Bigger batches or more replicas (`StepResources`) only move that boundary.
 
-`ConcurrentRequests` is the base of this package's LLM tasks. With `max_concurrency` > 1
-and an async LLM (`OpenAILLM` and the other `AsyncLLM`s) its `process` does not wait for
-the batch: it sends the batch's requests on the step's own event loop (a thread) and
-returns the rows of every request that has completed by then, from this batch or earlier
-ones. It blocks only until fewer than `request_window()` of its requests are unanswered
-(`max_concurrency`), which paces its input (and the generator's rounds) by the replies. So requests
-stream through the step, and rows leave it in the order their replies arrive.
+This module holds the parts `llm_task.LLMTask` (the base of this package's LLM tasks)
+composes to stream requests across batches; it decides nothing about rows:
+
+* `RequestStream`: one step's requests in flight, on the step's own event loop (a thread).
+  The task sends a batch's requests (`submit`) and takes back whichever have completed, from
+  this batch or earlier ones (`completed`), blocking only while `window` or more of them are
+  unanswered. That paces the step's input (and the generator's rounds) by the replies, so
+  requests stream through the step and rows leave it in the order their replies arrive.
+* `RequestSlots`: at most `max_concurrency` requests in flight across the run, whatever the
+  mix of stages. The LLM steps of one pipeline share the slots through a named pipe in the
+  run directory (the jobserver scheme of GNU make: a slot is a byte in the pipe), removed
+  when the last step closes it. Without a run directory each step keeps its own bound.
+* `Retries`: a streamed request that fails for a reason that may pass (a 429, a 5xx, a
+  timeout, a dropped connection) is sent again, up to the LLM's `max_retries`, after the
+  server's `Retry-After` or a jittered exponential back-off, without holding a slot while it
+  waits; the LLM client's own retries are switched off for it (`client_retries_off`). The
+  retries are counted by reason (`RequestStream.take_retries`).
 
 The rows that completed while the step's input was quiet leave with the next batch it
 gets; `compat.distilabel_batch_manager` makes the generator's empty heartbeat batches reach
-every step, so that next batch always comes. When the stream ends (the last batch), what is
-still in flight is abandoned: the Self-Instruct loop ends its stream only when the target
-is met or the run stops, and an abandoned task stays unfinished in the pool for the resume.
+every step, so that next batch always comes. When the stream ends, what is still in flight
+is abandoned: the Self-Instruct loop ends its stream only when the target is met or the
+run stops, and an abandoned task stays unfinished in the pool for the resume.
 
-`RequestSlots` bounds the requests in flight across the run, whatever the mix of stages:
-the LLM steps of one pipeline share `max_concurrency` slots through a named pipe in the
-run directory (the jobserver scheme of GNU make: a slot is a byte in the pipe). Without a
-run directory each step keeps its own bound.
-
-A streamed request that fails for a reason that may pass (a 429, a 5xx, a timeout, a
-dropped connection) is sent again by `Retries`, up to the LLM's `max_retries`, after the
-server's `Retry-After` or a jittered exponential back-off, without holding a slot while it
-waits; the LLM client's own retries are switched off for it. The retries are counted by
-reason (`take_retries`, written to the run's counters by `llm_failures`).
-
-With `max_concurrency` = 1 (the default), a synchronous LLM (the embedded llama.cpp model)
-or input/output mappings, `process` is distilabel's, one batch at a time.
-
-(No `from __future__ import annotations` here: distilabel reads `StepInput` live.)
+Requests stream only where `can_stream` says so: `max_concurrency` > 1, an async LLM
+(`OpenAILLM` and the other `AsyncLLM`s) and no input/output mappings. Otherwise the task
+sends one batch at a time, as distilabel does.
 """
+
+from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import fcntl
-import functools
 import inspect
 import logging
 import os
 import random
 import threading
 from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
-from distilabel.mixins.runtime_parameters import RuntimeParameter
-from distilabel.models.llms.base import AsyncLLM
-from distilabel.steps import StepInput
-from distilabel.steps.tasks import Task
-from distilabel.typing import StepOutput
-from distilabel.utils.dicts import group_dicts
-from pydantic import Field, PrivateAttr
+from distilabel.models.llms.base import LLM, AsyncLLM
 
-from distilabel_selfinstruct.loop_pipeline import JoinsLoopPipeline
 from distilabel_selfinstruct.server_errors import retry_after_s, retry_reason
 
 SLOTS_PREFIX = "llm-slots"
+# Beside a run's slots pipe: how many of the run's processes have it open (see
+# `RequestSlots.close`).
+HOLDERS_SUFFIX = ".holders"
+# The HTTP clients' loggers: they log every request at INFO (httpx, and httpx2 under newer
+# openai releases).
+HTTP_LOGGERS = ("httpx", "httpx2")
+
+
+def can_stream(llm: LLM, max_concurrency: int, num_generations: int, mapped: bool) -> bool:
+    """Whether a task with this LLM and settings can keep requests in flight across
+    batches: more than one request at a time, an async LLM, no input/output mappings
+    (`mapped`; distilabel maps output rows onto the batch's input rows by position), and an
+    LLM that takes `num_generations` when more than one is asked for."""
+    return (
+        max_concurrency > 1
+        and isinstance(llm, AsyncLLM)
+        and not mapped
+        and (
+            num_generations == 1 or "num_generations" in inspect.signature(llm.agenerate).parameters
+        )
+    )
+
+
+def quiet_http_logs() -> None:
+    """Keeps the HTTP clients' per-request INFO lines out of the log: thousands a minute
+    when requests stream, each carried through distilabel's log queue to the main process
+    and rendered there. Their warnings still reach the log."""
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@contextmanager
+def client_retries_off(llm: LLM) -> Iterator[int]:
+    """While the block runs (the LLM's `load`, which builds its client), the LLM's own
+    `max_retries` is 0; yields the retries it had, for `Retries` to make instead. The
+    client's retries would wait holding a request slot, uncounted."""
+    retries = getattr(llm, "max_retries", None)
+    if not isinstance(retries, int) or retries <= 0:
+        yield 0
+        return
+    llm.max_retries = 0  # type: ignore[attr-defined]
+    try:
+        yield retries
+    finally:
+        llm.max_retries = retries  # type: ignore[attr-defined]
 
 
 def _process_start_time(pid: int) -> Optional[str]:
@@ -85,13 +124,16 @@ class RequestSlots:
     and its start time, created and filled with `limit` bytes by the first step that needs
     it. A byte taken is a request in flight; it goes back when the request ends. The pipe's
     content lives only while some process holds it open, so a killed run leaves no slots
-    taken; its file is removed by the next run.
+    taken. A count beside it (`HOLDERS_SUFFIX`) says how many processes have it open; the
+    last to close it removes both files. A run killed before its steps closed them leaves
+    them behind, and the next run in the directory removes them.
     """
 
     def __init__(self, limit: int, directory: Optional[Path]) -> None:
         self.limit = max(1, limit)
         self.directory = directory
         self._fd: Optional[int] = None
+        self._path: Optional[Path] = None
         self._local: Optional[asyncio.Semaphore] = None
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -103,22 +145,45 @@ class RequestSlots:
             return
         parent = os.getppid()
         path = self.directory / f"{SLOTS_PREFIX}-{parent}-{_process_start_time(parent)}"
-        with open(self.directory / f"{SLOTS_PREFIX}.lock", "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self._locked():
             created = not path.exists()
             if created:
                 os.mkfifo(path, 0o600)
             self._fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+            self._path = path
             if created:
                 os.write(self._fd, b"s" * self.limit)
                 self._remove_stale(path)
+            self._count_holder(path, +1)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The run directory's slots lock: one process at a time creates, joins or leaves
+        a pipe."""
+        assert self.directory is not None
+        with open(self.directory / f"{SLOTS_PREFIX}.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    @staticmethod
+    def _count_holder(path: Path, change: int) -> int:
+        """Adds `change` to the pipe's holder count (under the lock); the new count."""
+        holders = path.with_name(path.name + HOLDERS_SUFFIX)
+        try:
+            count = int(holders.read_text() or 0)
+        except (OSError, ValueError):
+            count = 0
+        count = max(0, count + change)
+        holders.write_text(str(count))
+        return count
 
     def _remove_stale(self, current: Path) -> None:
         assert self.directory is not None
         for path in self.directory.glob(f"{SLOTS_PREFIX}-*-*"):
-            if path == current:
+            name = path.name.removesuffix(HOLDERS_SUFFIX)
+            if name == current.name:
                 continue
-            _, pid, started = path.name.rsplit("-", 2)
+            _, pid, started = name.rsplit("-", 2)
             if not pid.isdigit() or _process_start_time(int(pid)) != started:
                 path.unlink(missing_ok=True)
 
@@ -165,9 +230,20 @@ class RequestSlots:
             os.write(self._fd, b"s")
 
     def close(self) -> None:
-        if self._fd is not None:
+        """Closes this process's end of the pipe; the last holder removes it, so a run that
+        ends leaves no pipe in its directory."""
+        if self._fd is None:
+            return
+        if self._path is None or self.directory is None:
             os.close(self._fd)
             self._fd = None
+            return
+        with self._locked():
+            os.close(self._fd)
+            self._fd = None
+            if self._count_holder(self._path, -1) == 0:
+                self._path.unlink(missing_ok=True)
+                self._path.with_name(self._path.name + HOLDERS_SUFFIX).unlink(missing_ok=True)
 
 
 class Retries:
@@ -210,8 +286,20 @@ class Retries:
         return counts
 
 
-class _Requests:
-    """The step's event loop (a daemon thread) and its requests in flight."""
+# A request handed back by `RequestStream.completed`: what the caller submitted with it,
+# and its future (done: a result or an exception).
+Completed = tuple[Any, "concurrent.futures.Future[Any]"]
+
+
+class RequestStream:
+    """One step's LLM requests in flight across its batches: its event loop (a daemon
+    thread), the run's slots, its own share of them, and the retries.
+
+    Args:
+        slots: the run's request slots.
+        own_limit: this step's requests in flight at most (`None`: as many as the slots).
+        retries: how failed requests are retried (`None`: never).
+    """
 
     # How often a step blocked on its window asks whether the stream has ended.
     ENDED_POLL_S = 0.5
@@ -227,7 +315,14 @@ class _Requests:
         self.retries = retries
         # This step's share of the run's slots (`None`: all of them).
         self._own = asyncio.Semaphore(own_limit) if own_limit is not None else None
-        self.pending: list[tuple[dict[str, Any], concurrent.futures.Future[Any]]] = []
+        # Completed requests wait in `_done` (filled by the futures' callbacks) until taken;
+        # `_unanswered` counts the others. `_epoch` tells the callbacks of abandoned
+        # requests apart. One condition guards the three, so `completed` waits for the
+        # next reply without scanning every request in flight.
+        self._changed = threading.Condition()
+        self._done: deque[Completed] = deque()
+        self._unanswered = 0
+        self._epoch = 0
         self._calls: set[asyncio.Task[Any]] = set()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
@@ -236,10 +331,28 @@ class _Requests:
     async def _open(self) -> None:
         self.slots.open(self.loop)
 
-    def submit(self, row: dict[str, Any], request: Callable[[], Awaitable[Any]]) -> None:
+    @property
+    def unanswered(self) -> int:
+        """Requests sent and not answered yet."""
+        with self._changed:
+            return self._unanswered
+
+    def submit(self, item: Any, request: Callable[[], Awaitable[Any]]) -> None:
         """Sends `request()` once a slot is free (made then, so a request cancelled before
-        it started leaves no coroutine behind)."""
-        self.pending.append((row, asyncio.run_coroutine_threadsafe(self._call(request), self.loop)))
+        it started leaves no coroutine behind); `item` comes back with its reply."""
+        future = asyncio.run_coroutine_threadsafe(self._call(request), self.loop)
+        with self._changed:
+            self._unanswered += 1
+            epoch = self._epoch
+        future.add_done_callback(lambda done: self._answered(epoch, item, done))
+
+    def _answered(self, epoch: int, item: Any, future: concurrent.futures.Future[Any]) -> None:
+        with self._changed:
+            if epoch != self._epoch:
+                return  # abandoned: nobody waits for it
+            self._unanswered -= 1
+            self._done.append((item, future))
+            self._changed.notify_all()
 
     async def _call(self, request: Callable[[], Awaitable[Any]]) -> Any:
         call = asyncio.current_task()
@@ -269,31 +382,38 @@ class _Requests:
         finally:
             self.slots.release()
 
-    def completed(
-        self, window: int, ended: Optional[Callable[[], bool]] = None
-    ) -> list[tuple[dict[str, Any], concurrent.futures.Future[Any]]]:
+    def completed(self, window: int, ended: Optional[Callable[[], bool]] = None) -> list[Completed]:
         """The requests that have completed, after waiting until fewer than `window` are
         unanswered (so the step takes no more input than it can have in flight). While it
         waits it asks `ended()` every `ENDED_POLL_S`; once the stream has ended, it abandons
         the rest (`abandon`) instead of waiting for replies nobody will use."""
-        done: list[tuple[dict[str, Any], concurrent.futures.Future[Any]]] = []
+        taken: list[Completed] = []
         while True:
-            done += [(row, future) for row, future in self.pending if future.done()]
-            self.pending = [(row, future) for row, future in self.pending if not future.done()]
-            if len(self.pending) < window:
-                return done
+            with self._changed:
+                taken.extend(self._done)
+                self._done.clear()
+                if self._unanswered < window:
+                    return taken
             if ended is not None and ended():
                 self.abandon()
-                return done
-            concurrent.futures.wait(
-                [future for _, future in self.pending],
-                timeout=self.ENDED_POLL_S if ended is not None else None,
-                return_when=concurrent.futures.FIRST_COMPLETED,
-            )
+                return taken
+            with self._changed:
+                if not self._done and self._unanswered >= window:
+                    self._changed.wait(self.ENDED_POLL_S if ended is not None else None)
+
+    def take_retries(self) -> Counter[str]:
+        """The retries of this stream's requests since the last call, by reason."""
+        return self.retries.take() if self.retries is not None else Counter()
+
+    def _forget(self) -> None:
+        with self._changed:
+            self._epoch += 1
+            self._unanswered = 0
+            self._done.clear()
 
     def abandon(self) -> None:
-        """Cancels the requests in flight (their slots go back) and forgets their rows."""
-        self.pending = []
+        """Cancels the requests in flight (their slots go back) and forgets their items."""
+        self._forget()
         if self.loop.is_running():
             asyncio.run_coroutine_threadsafe(self._cancel_calls(), self.loop).result(timeout=10)
 
@@ -306,7 +426,7 @@ class _Requests:
     def close(self) -> None:
         """Abandons the requests in flight; their slots go back to the run's other steps
         before the pipe closes (closed first, they would be lost to the run for good)."""
-        self.pending = []
+        self._forget()
 
         async def _close() -> None:
             await self._cancel_calls()
@@ -316,140 +436,3 @@ class _Requests:
             asyncio.run_coroutine_threadsafe(_close(), self.loop).result(timeout=10)
             self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
-
-
-class ConcurrentRequests(JoinsLoopPipeline, Task):
-    """A task that keeps up to `max_concurrency` LLM requests in flight across batches
-    (see the module docstring).
-
-    Attributes:
-        max_concurrency: LLM requests in flight at most, shared by the run's LLM steps when
-            they have a run directory; 1 sends one batch at a time, as distilabel does.
-
-    Runtime parameters:
-        - `max_concurrency`: LLM requests in flight at most (async LLMs only).
-    """
-
-    max_concurrency: RuntimeParameter[int] = Field(
-        default=1,
-        description="LLM requests in flight at most, across the run's LLM steps (async LLMs"
-        " such as OpenAILLM; 1 = one batch at a time).",
-    )
-
-    _requests: Optional[_Requests] = PrivateAttr(default=None)
-    _retry_limit: int = PrivateAttr(default=0)
-
-    def slots_directory(self) -> Optional[Path]:
-        """Where the run's shared request slots live; `None`: this step's own bound."""
-        return None
-
-    def stream_ended(self) -> bool:
-        """Whether the run's stream has ended, so replies still awaited will not be used
-        (a step then stops waiting for them); `False`: always wait, as distilabel does."""
-        return False
-
-    def request_window(self) -> int:
-        """This step's own requests in flight at most, and how many unanswered ones it
-        takes new input beside (the run's slots bound all steps' requests together)."""
-        return self.max_concurrency
-
-    @property
-    def streams_requests(self) -> bool:
-        """Whether `process` keeps requests in flight across batches."""
-        return (
-            self.max_concurrency > 1
-            and isinstance(self.llm, AsyncLLM)
-            and not self.input_mappings
-            and not self.output_mappings
-            and (
-                self.num_generations == 1
-                or "num_generations" in inspect.signature(self.llm.agenerate).parameters
-            )
-        )
-
-    def load(self) -> None:
-        retries = getattr(self.llm, "max_retries", None) if self.streams_requests else None
-        if isinstance(retries, int) and retries > 0:
-            # The client's own retries (OpenAILLM's) would wait holding a request slot,
-            # uncounted: the step retries instead (`Retries`), as many times.
-            self.llm.max_retries = 0
-            try:
-                super().load()
-            finally:
-                self.llm.max_retries = retries
-            self._retry_limit = retries
-        else:
-            super().load()
-        if self.streams_requests:
-            # httpx logs every request at INFO: thousands a minute, carried through
-            # distilabel's log queue. Its warnings still reach the log.
-            logging.getLogger("httpx").setLevel(logging.WARNING)
-
-    def unload(self) -> None:
-        if self._requests is not None:
-            self._requests.close()
-            self._requests = None
-        super().unload()
-
-    def process_applying_mappings(self, *args: list[dict[str, Any]]) -> StepOutput:
-        # distilabel's version maps output rows onto the batch's input rows by position,
-        # which rows of earlier batches (and an empty batch) do not have; streaming runs
-        # only without mappings, so there is nothing to map.
-        if self.streams_requests:
-            yield from self.process(args[0])
-        else:
-            yield from super().process_applying_mappings(*args)
-
-    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
-        """Sends the batch's requests and yields the rows of every completed one (or, when
-        not streaming, distilabel's `Task.process`)."""
-        if not self.streams_requests:
-            yield from super().process(inputs)
-            return
-        if self._requests is None:
-            self._requests = _Requests(
-                RequestSlots(self.max_concurrency, self.slots_directory()),
-                self.request_window(),
-                Retries(self._retry_limit, random.Random(f"retries:{self.name}")),
-            )
-        requests = self._requests
-        if inputs and self.stream_ended():
-            # Rows that reach the step after the end (its last batches) would only queue
-            # requests on the server for tasks the run abandons anyway.
-            requests.abandon()
-            yield []
-            return
-        kwargs = self.llm.get_generation_kwargs()
-        for row in inputs:
-            requests.submit(row, functools.partial(self._request, self.format_input(row), kwargs))
-        rows: list[dict[str, Any]] = []
-        for row, future in requests.completed(self.request_window(), self.stream_ended):
-            error = future.exception()
-            if error is not None:
-                rows.extend(self.request_failed(row, error))
-            else:
-                rows.extend(self.rows_for(row, future.result()))
-        yield rows
-
-    def take_retries(self) -> Counter[str]:
-        """The retries of this step's streamed requests since the last call, by reason."""
-        if self._requests is None or self._requests.retries is None:
-            return Counter()
-        return self._requests.retries.take()
-
-    def _request(self, formatted: Any, kwargs: dict[str, Any]) -> Awaitable[Any]:
-        return self.llm.agenerate(input=formatted, num_generations=self.num_generations, **kwargs)
-
-    def rows_for(self, row: dict[str, Any], output: Any) -> list[dict[str, Any]]:
-        """The output rows for one input row and its LLM output, as `Task.process` makes
-        them."""
-        formatted = self._format_outputs(output, row)
-        if self.group_generations:
-            return [{**row, **group_dicts(*formatted), "model_name": self.llm.model_name}]
-        return [{**row, **item, "model_name": self.llm.model_name} for item in formatted]
-
-    def request_failed(self, row: dict[str, Any], error: BaseException) -> list[dict[str, Any]]:
-        """The rows for a request that raised: by default the row with the task's outputs
-        `None`, as distilabel does for a failed batch."""
-        self._logger.warning(f"⚠️ A request of step '{self.name}' failed: {error}")
-        return [{**row, **dict.fromkeys(self.get_outputs()), "model_name": self.llm.model_name}]

@@ -1,19 +1,18 @@
-"""Per-task sampling defaults for whatever distilabel LLM the user passes.
+"""What an LLM task asks of whatever distilabel LLM the user passes, and what its replies say.
 
-(No `from __future__ import annotations` here: distilabel finds a step's input by the live
-`StepInput` annotation of `process`.)
+`apply_default_generation_kwargs` fills in a task's sampling defaults where the user left
+them unset; `finished_flags` tells, per reply, whether it ended by itself or at the token
+limit (`llm_task.LLMTask.reply_finished` hands it to a task's parser).
 """
 
-from typing import Any, Iterator, Optional
+from __future__ import annotations
+
+from typing import Any, Optional
 
 from distilabel.models.llms.base import LLM
-from distilabel.steps import StepInput
-from distilabel.typing import StepOutput
-from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.compat.distilabel_openai_stop import carry_stop
-from distilabel_selfinstruct.llm_failures import StopsOnServerFailure
-from distilabel_selfinstruct.model_mix import ModelMix, attribute_models, mixed_llms
+from distilabel_selfinstruct.model_mix import ModelMix, mixed_llms
 
 
 def _accepts(annotation: Any, value: Any) -> bool:
@@ -71,31 +70,3 @@ def finished_flags(llm: LLM, outputs: dict[str, Any]) -> list[Optional[bool]]:
     if not limit:
         return [None] * len(tokens)
     return [None if count is None else count < limit for count in tokens]
-
-
-class FinishAwareTask(StopsOnServerFailure):
-    """A task whose parser needs to know whether each reply was cut by the token limit
-    (and that ends the run when its LLM's server fails: `StopsOnServerFailure`).
-
-    `format_output` only receives the text; this hands it the flag for the generation being
-    formatted through `reply_finished()`.
-    """
-
-    _finished: Optional[Iterator[Optional[bool]]] = PrivateAttr(default=None)
-
-    def _format_outputs(self, outputs: Any, input: Any = None) -> list[dict[str, Any]]:
-        self._finished = iter(finished_flags(self.llm, outputs))
-        try:
-            return super()._format_outputs(outputs, input)
-        finally:
-            self._finished = None
-
-    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
-        # A `ModelMix` answers each prompt with one of its models: name it on the row.
-        for rows in super().process(inputs):
-            yield attribute_models(self.llm, rows)
-
-    def reply_finished(self) -> Optional[bool]:
-        """Whether the reply now being formatted ended before the token limit (`None` when
-        the LLM reported no token counts)."""
-        return next(self._finished, None) if self._finished is not None else None

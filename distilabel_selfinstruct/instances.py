@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 from distilabel.mixins.runtime_parameters import RuntimeParameter
 from pydantic import Field, PrivateAttr
 
-from distilabel_selfinstruct.generation import FinishAwareTask, apply_default_generation_kwargs
+from distilabel_selfinstruct.generation import apply_default_generation_kwargs
+from distilabel_selfinstruct.llm_task import LLMTask
 from distilabel_selfinstruct.prompts import as_llm_input, render_prompt
 from distilabel_selfinstruct.seeds import SeedTask, load_seed_tasks, seed_paths
 
@@ -146,7 +147,7 @@ def parse_output_first(
     return parsed
 
 
-class GenerateInstances(FinishAwareTask):
+class GenerateInstances(LLMTask):
     """Writes input/output instances for each instruction.
 
     Classification tasks are prompted output-first (labels, then an input per label), the

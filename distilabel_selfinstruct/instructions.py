@@ -13,7 +13,8 @@ from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
 from distilabel_selfinstruct.filters.base import RESUMED, DropRecorder
-from distilabel_selfinstruct.generation import FinishAwareTask, apply_default_generation_kwargs
+from distilabel_selfinstruct.generation import apply_default_generation_kwargs
+from distilabel_selfinstruct.llm_task import LLMTask
 from distilabel_selfinstruct.pool import candidate_id_for
 from distilabel_selfinstruct.prompts import render_prompt
 
@@ -88,7 +89,7 @@ def parse_numbered_list(
     return parsed
 
 
-class GenerateInstructions(FinishAwareTask):
+class GenerateInstructions(LLMTask):
     """Asks an LLM for new instructions, given demonstrations from the task pool.
 
     Two prompt styles: `completion` continues a numbered list of the demonstrations (the
@@ -189,10 +190,6 @@ class GenerateInstructions(FinishAwareTask):
         )
         return [{"role": "user", "content": content}]
 
-    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
-        for rows in super().process(inputs):
-            yield [{**row, "instruction_model": row.get("model_name")} for row in rows]
-
     def format_output(
         self, output: Union[str, None], input: Optional[dict[str, Any]] = None
     ) -> dict[str, Any]:
@@ -202,6 +199,10 @@ class GenerateInstructions(FinishAwareTask):
             output, first_number=first, complete=bool(self.reply_finished())
         )
         return {"instructions": parsed.items, "instructions_truncated": parsed.truncated}
+
+    def complete_row(self, row: dict[str, Any], extra: dict[str, Any]) -> None:
+        # The writer's model, kept on the task record when later stages set `model_name`.
+        row["instruction_model"] = row.get("model_name")
 
 
 class SplitInstructions(DropRecorder):

@@ -13,8 +13,6 @@ OpenAI-compatible chat server through `response_format` (`structured_output`: th
 llama-cpp-python's server). Any other reply is parsed as well as it can be: JSON inside
 prose or a code fence, JSON cut off by the token limit, or lines such as
 "Example 2: B - the output ...". An instance whose rating cannot be read stays unrated.
-
-(No `from __future__ import annotations` here: distilabel reads `StepInput` live.)
 """
 
 import json
@@ -23,11 +21,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, Optional, Union
 
 from distilabel.mixins.runtime_parameters import RuntimeParameter
-from distilabel.steps import StepInput
-from distilabel.typing import FormattedInput, StepOutput
+from distilabel.typing import FormattedInput
 from pydantic import Field
 
-from distilabel_selfinstruct.generation import FinishAwareTask, apply_default_generation_kwargs
+from distilabel_selfinstruct.generation import apply_default_generation_kwargs
+from distilabel_selfinstruct.llm_task import LLMTask
 from distilabel_selfinstruct.prompts import as_llm_input, render_prompt
 
 RATINGS = ("A", "B", "C", "D")
@@ -152,7 +150,7 @@ def _unescape(text: str) -> str:
         return text
 
 
-class JudgeInstances(FinishAwareTask):
+class JudgeInstances(LLMTask):
     """Rates every instance of a task A-D with a one-sentence rationale (an LLM judge).
 
     One request per task shows the instruction and its instances and asks for JSON
@@ -261,15 +259,12 @@ class JudgeInstances(FinishAwareTask):
             _GENERATOR_MODEL: (input or {}).get("model_name"),
         }
 
-    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
-        for rows in super().process(inputs):
-            for row in rows:
-                if _GENERATOR_MODEL in row:
-                    row["model_name"] = row.pop(_GENERATOR_MODEL)
-                if row.get("judgements") is None:
-                    # A failed request: every instance unrated.
-                    row["judgements"] = [None] * len(row.get("instances") or [])
-            yield rows
+    def complete_row(self, row: dict[str, Any], extra: dict[str, Any]) -> None:
+        if _GENERATOR_MODEL in row:
+            row["model_name"] = row.pop(_GENERATOR_MODEL)
+        if row.get("judgements") is None:
+            # A failed request: every instance unrated.
+            row["judgements"] = [None] * len(row.get("instances") or [])
 
 
 _GENERATOR_MODEL = "_generator_model_name"

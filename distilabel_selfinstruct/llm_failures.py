@@ -8,36 +8,33 @@ an exception reaches the task (by the LLM client, distilabel's `OpenAILLM`: 6 re
 back-off; by `concurrency.Retries`, as many and counted, when requests stream), so such an
 error is persistent.
 
-`StopsOnServerFailure` is the base of this package's LLM tasks. An auth error (401/403) or
-a 404 (wrong URL or model) is the server's at once. A refused connection, a timeout, a
-429, a 5xx or a reply that is not JSON may be about one request on a busy server, so it
-counts as the server's only when the server then fails a `/models` request too, or when
-it is the step's `CONSECUTIVE_FAILURES`-th such error in a row. Then the task records one
-line in the pool store (meta key `LLM_FAILURE`), yields no rows for the batch (its inputs
-stay unfinished in the pool and are replayed by the resume) and lets the run end:
-`SampleDemonstrations` ends the stream on it and the `selfinstruct` command stops the
-pipeline at once. Anything else (HTTP 400, a prompt too long) keeps distilabel's
-behaviour.
+`ServerFailures` is the part of `llm_task.LLMTask` (the base of this package's LLM tasks)
+that tells the two apart. An auth error (401/403) or a 404 (wrong URL or model) is the
+server's at once. A refused connection, a timeout, a 429, a 5xx or a reply that is not JSON
+may be about one request on a busy server, so it counts as the server's only when the
+server then fails a `/models` request too, or when it is the step's
+`CONSECUTIVE_FAILURES`-th such error in a row. Then it records one line in the pool store
+(meta key `LLM_FAILURE`); the task yields no rows for the batch (its inputs stay unfinished
+in the pool and are replayed by the resume) and the run ends: `SampleDemonstrations` ends
+the stream on it and the `selfinstruct` command stops the pipeline at once. Anything else
+(HTTP 400, a prompt too long) keeps distilabel's behaviour.
 
-(No `from __future__ import annotations` here: distilabel finds a step's input by the live
-`StepInput` annotation of `process`.)
+A streamed request that still fails after its retries and is not the server's failure
+drops its row: `failed_request_drop` is that drop, in the one format of the pool's drop log
+(`filters.base.drop_record`).
 """
 
+from __future__ import annotations
+
 import json
+import logging
 import os
-from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, Optional
 
-from distilabel.steps import StepInput
-from distilabel.typing import StepOutput
-from pydantic import Field, PrivateAttr
-
-from distilabel_selfinstruct import usage
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.bootstrap.stages import Reason, Stage
-from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, stream_has_ended
-from distilabel_selfinstruct.concurrency import ConcurrentRequests
-from distilabel_selfinstruct.pool import sqlite_path
+from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE
+from distilabel_selfinstruct.filters.base import drop_record
 from distilabel_selfinstruct.server_errors import is_connection_error, status_code
 
 _AUTH = {401: "refused the API key", 403: "refused access"}
@@ -120,116 +117,51 @@ def server_failure(error: BaseException, llm: Any) -> Optional[str]:
     return None
 
 
-class StopsOnServerFailure(ConcurrentRequests):
-    """A task that ends the run when its LLM's server fails (see the module docstring), and
-    keeps `max_concurrency` requests in flight (`ConcurrentRequests`).
+def failed_request_drop(row: dict[str, Any], stage: Stage) -> dict[str, Any]:
+    """The drop of `row` at `stage` when its request failed for itself after its retries
+    (reason `llm_request_failed`): a prompt at generation, an accepted task (then lost) at
+    the later stages."""
+    return drop_record(
+        row.get("candidate_id") or row.get("prompt_id"),
+        stage,
+        Reason.LLM_REQUEST_FAILED,
+        text=row.get("instruction"),
+        row=row,
+    )
 
-    A streamed request that still fails after its retries (`concurrency.Retries`) and is
-    not the server's failure drops its row with reason `llm_request_failed`, counted in
-    the summary's drops and `llm_errors`.
 
-    Attributes:
-        run: the run's `BootstrapRun`, where the failure is recorded (and whose directory
-            holds the request slots the run's LLM steps share); without it the task keeps
-            distilabel's behaviour (the batch's outputs become `None`).
+class ServerFailures:
+    """Whether an LLM step's error is its server's failure (see the module docstring), and
+    the record of it in the run's pool store.
+
+    Args:
+        llm: the step's LLM (named in the message; its `base_url` is probed).
+        run: the run whose pool records the failure; `None`: no error is the server's, and
+            the step keeps distilabel's behaviour.
+        logger: the step's logger.
     """
 
-    run: Optional[BootstrapRun] = Field(
-        default=None, description="The run whose pool records a failure of the LLM server."
-    )
-    # The stage a row whose request failed is dropped at: a prompt at generation, an
-    # accepted task at instances (it is then lost).
-    failed_request_stage: ClassVar[Stage] = Stage.INSTANCES
-    _failures_in_a_row: int = PrivateAttr(default=0)
-    _store: Any = PrivateAttr(default=None)
+    def __init__(self, llm: Any, run: Optional[BootstrapRun], logger: logging.Logger) -> None:
+        self.llm = llm
+        self.run = run
+        self._logger = logger
+        self._in_a_row = 0
 
-    def unload(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        super().unload()
+    def succeeded(self) -> None:
+        """A request got its reply: the errors in a row start again from none."""
+        self._in_a_row = 0
 
-    def count_usage(self, rows: list[dict[str, Any]], errors: int = 0) -> None:
-        """Adds the calls and tokens of `rows`, `errors` failed requests and the retries
-        since the last count to the run's counters (`usage`)."""
-        if self.run is None:
-            return
-        counts = usage.rows_usage(rows, self.name)
-        if errors:
-            counts[usage.counter_name(usage.ERRORS, self.name)] = errors
-        counts.update(usage.retry_counters(self.take_retries(), self.name))
-        if counts:
-            if self._store is None:
-                self._store = self.run.open_store()
-            self._store.increment_many(counts)
-
-    def slots_directory(self) -> Optional[Path]:
-        # The slots are a pipe beside a local pool; with a pool on a server the stages may
-        # run on different machines, and each keeps its own bound.
-        if self.run is None or self.run.networked_pool:
-            return None
-        return sqlite_path(self.run.pool_path).parent
-
-    def stream_ended(self) -> bool:
-        # Without this, a step blocked on its window at the end waits for replies to
-        # tasks the run no longer needs: minutes on a server that answers one at a time.
-        if self.run is None:
-            return False
-        if self._store is None:
-            self._store = self.run.open_store()
-        return stream_has_ended(self._store, self.run.num_instructions)
-
-    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
-        try:
-            rows = next(super().process(inputs))
-        except Exception as error:
-            self.count_usage([], errors=len(inputs))
-            if self.failure_stops_run(error) is None:
-                raise
-            yield []
-        else:
-            if not self.streams_requests:
-                self._failures_in_a_row = 0
-            self.count_usage(rows)
-            yield rows
-
-    def request_failed(self, row: dict[str, Any], error: BaseException) -> list[dict[str, Any]]:
-        # A streamed request, retried already: the server's failure leaves the row
-        # unfinished (for the resume); one request's failure drops the row, counted.
-        self.count_usage([], errors=1)
-        if self.run is None:
-            return super().request_failed(row, error)
-        if self.failure_stops_run(error) is not None:
-            return []
-        self._logger.warning(f"⚠️ A request of step '{self.name}' failed after retries: {error}")
-        drop = {
-            "candidate_id": row.get("candidate_id") or row.get("prompt_id"),
-            "stage": str(self.failed_request_stage),
-            "reason": str(Reason.LLM_REQUEST_FAILED),
-            "score": None,
-            "text": row.get("instruction"),
-            "bootstrap_round": row.get("bootstrap_round"),
-        }
-        if self._store is None:
-            self._store = self.run.open_store()
-        self._store.record_drops([drop])
-        return []
-
-    def rows_for(self, row: dict[str, Any], output: Any) -> list[dict[str, Any]]:
-        self._failures_in_a_row = 0
-        return super().rows_for(row, output)
-
-    def failure_stops_run(self, error: BaseException) -> Optional[str]:
+    def stops_run(self, error: BaseException) -> Optional[str]:
         """If `error` means the server cannot serve the run: records it in the pool (once)
         and returns the message; `None` when it is about this request."""
         message = server_failure(error, self.llm)
         if message is None or self.run is None:
             return None
-        self._failures_in_a_row += 1
+        self._in_a_row += 1
         base_url = getattr(self.llm, "base_url", None)
         if not (
             is_definite(error)
-            or self._failures_in_a_row >= CONSECUTIVE_FAILURES
+            or self._in_a_row >= CONSECUTIVE_FAILURES
             or (base_url and not server_answers(str(base_url)))
         ):
             return None  # the server still answers: this request's problem

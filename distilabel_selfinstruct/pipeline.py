@@ -222,7 +222,7 @@ def build_pipeline(
             topics_path=topics_path,
             **waiting,
         )
-        # The LLM stages get `run` too: a failing server ends the run (StopsOnServerFailure).
+        # The LLM stages get `run` too: a failing server ends the run (llm_task.LLMTask).
         generate = GenerateInstructions(
             name="generate_instructions",
             run=run,

@@ -1,11 +1,11 @@
 """LLM calls and tokens, counted per stage from what the LLMs report, and what they cost.
 
-The LLM tasks (`llm_failures.StopsOnServerFailure`) count every reply they format: one
-call, and the prompt and completion tokens of distilabel's statistics for the step
+The LLM tasks (`llm_task.LLMTask`) count every reply they format: one call, and the prompt
+and completion tokens of distilabel's statistics for the step
 (`distilabel_metadata["statistics_<step>"]`, which the LLM fills from the server's
 `usage`, or llama.cpp's own counts), plus the requests that failed and the retries of
-streamed requests (by reason, `concurrency.Retries`). The counts live in the
-pool store's counters, named here, so they add up across invocations of a run.
+streamed requests (by reason, `concurrency.Retries`): `step_counters` names what to add.
+The counts live in the pool store's counters, so they add up across invocations of a run.
 `Usage.from_counters` reads them back for the summary and the budget.
 """
 
@@ -57,6 +57,21 @@ def rows_usage(rows: list[dict[str, Any]], step: str) -> dict[str, int]:
         counts[PROMPT_TOKENS] += _total(statistics.get("input_tokens"))
         counts[COMPLETION_TOKENS] += _total(statistics.get("output_tokens"))
     return {counter_name(kind, step): n for kind, n in counts.items() if n}
+
+
+def step_counters(
+    step: str,
+    rows: list[dict[str, Any]],
+    errors: int = 0,
+    retries: Optional[dict[str, int]] = None,
+) -> dict[str, int]:
+    """Everything an LLM step adds to the run's counters at once: the calls and tokens of
+    `rows`, `errors` failed requests and `retries` by reason."""
+    counts = rows_usage(rows, step)
+    if errors:
+        counts[counter_name(ERRORS, step)] = errors
+    counts.update(retry_counters(retries or {}, step))
+    return counts
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Streamed LLM requests: `ConcurrentRequests` and the run-wide `RequestSlots`."""
+"""Streamed LLM requests: `LLMTask` with `RequestStream` and the run-wide `RequestSlots`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import multiprocessing
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from pydantic import PrivateAttr
 
 from distilabel_selfinstruct.bootstrap.run import BootstrapRun
 from distilabel_selfinstruct.bootstrap.stop import LLM_FAILURE, STOP_REASON
-from distilabel_selfinstruct.concurrency import SLOTS_PREFIX, RequestSlots, _Requests
+from distilabel_selfinstruct.concurrency import SLOTS_PREFIX, RequestSlots, RequestStream
 from distilabel_selfinstruct.instructions import GenerateInstructions
 from distilabel_selfinstruct.testing import ScriptedLLM
 from tests.test_llm_failures import request, status_error
@@ -294,7 +295,8 @@ def test_slots_bound_the_requests_of_several_processes(tmp_path: Path) -> None:
         worker.join(timeout=30)
         assert worker.exitcode == 0
     assert peak.value == 3
-    assert len(list(tmp_path.glob(f"{SLOTS_PREFIX}-*"))) == 1
+    # The last process to close the pipe removed it.
+    assert list(tmp_path.glob(f"{SLOTS_PREFIX}-*")) == []
 
 
 def test_a_dead_runs_slots_file_is_removed(tmp_path: Path) -> None:
@@ -308,14 +310,14 @@ def test_a_dead_runs_slots_file_is_removed(tmp_path: Path) -> None:
 
     asyncio.run(open_slots())
     assert not stale.exists()
-    assert len(list(tmp_path.glob(f"{SLOTS_PREFIX}-*"))) == 1
+    assert list(tmp_path.glob(f"{SLOTS_PREFIX}-*")) == []
 
 
 def test_a_step_that_abandons_its_requests_gives_their_slots_back(tmp_path: Path) -> None:
     # The instruction step ends its stream with requests in flight: the slots they held
     # must reach the run's other steps, or those wait for them forever.
-    other = _Requests(RequestSlots(2, tmp_path))
-    leaving = _Requests(RequestSlots(2, tmp_path))
+    other = RequestStream(RequestSlots(2, tmp_path))
+    leaving = RequestStream(RequestSlots(2, tmp_path))
     try:
         started = threading.Semaphore(0)
 
@@ -362,3 +364,63 @@ def test_without_a_directory_the_bound_is_this_process_own() -> None:
         return blocked
 
     assert asyncio.run(main())
+
+
+def test_the_pipe_stays_while_a_holder_has_it_and_goes_with_the_last(tmp_path: Path) -> None:
+    async def main() -> tuple[int, int]:
+        first, second = RequestSlots(2, tmp_path), RequestSlots(2, tmp_path)
+        first.open(asyncio.get_running_loop())
+        second.open(asyncio.get_running_loop())
+        first.close()
+        left_open = len(list(tmp_path.glob(f"{SLOTS_PREFIX}-*")))
+        await second.acquire()  # the other holder's slots still work
+        second.release()
+        second.close()
+        return left_open, len(list(tmp_path.glob(f"{SLOTS_PREFIX}-*")))
+
+    assert asyncio.run(main()) == (2, 0)  # the pipe and its holder count, then nothing
+
+
+def test_a_step_that_streamed_leaves_no_pipe_in_the_run_directory(tmp_path: Path) -> None:
+    run = BootstrapRun(pool_path=str(tmp_path / "pool.sqlite"), num_instructions=3)
+    step = task(AsyncScriptedLLM(delay_s=0.01), max_concurrency=4, run=run)
+    next(step.process_applying_mappings(rows(2)))
+    assert len(drain(step, 2)) == 2
+    assert list(tmp_path.glob(f"{SLOTS_PREFIX}-*"))  # the run's slots, while it runs
+    step.unload()
+    assert list(tmp_path.glob(f"{SLOTS_PREFIX}-*")) == []
+
+
+@pytest.mark.timeout(300)
+def test_distilabel_running_a_saved_yaml_leaves_no_slots_pipe(tmp_path: Path) -> None:
+    # `distilabel pipeline run` of a saved YAML used to leave `llm-slots-<pid>-<n>` behind:
+    # only the next run in the directory removed it.
+    from distilabel.models.llms import OpenAILLM
+
+    from distilabel_selfinstruct.pipeline import build_pipeline, pool_path_for
+    from tests.faults import fake_server
+    from tests.scripted import distilabel_command
+
+    output = tmp_path / "run"
+    with fake_server("ok") as base_url:
+        llm = OpenAILLM(model="fake", base_url=base_url, api_key="sk-slots")
+        pipeline = build_pipeline(
+            llm=llm, num_instructions=3, output_dir=output, name="t-slots", max_concurrency=4
+        )
+        config = tmp_path / "pipeline.yaml"
+        pipeline.save(config, format="yaml")
+        env = {
+            **os.environ,
+            "OPENAI_API_KEY": "sk-slots",
+            "DISTILABEL_CACHE_DIR": str(tmp_path / "cache"),
+        }
+        result = subprocess.run(
+            [*distilabel_command(), "--config", str(config)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert pool_path_for(output).exists()  # the run directory the slots lived in
+    assert list(output.rglob(f"{SLOTS_PREFIX}-*")) == []

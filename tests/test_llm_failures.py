@@ -173,7 +173,7 @@ def test_errors_about_one_request_are_not_server_failures(error: BaseException) 
     assert server_failure(error, SERVER) is None
 
 
-# -- StopsOnServerFailure.process ------------------------------------------------------
+# -- LLMTask.process: a failing server ------------------------------------------------------
 
 # A row as SampleDemonstrations makes it (GenerateInstructions reads `demonstrations`).
 ROWS = [

@@ -22,11 +22,12 @@ distilabel and the patch we would send upstream.
 * `distilabel_cache_writes`, distilabel >=1.5.3,<1.6: our pipelines' `_cache_location`
   (property) and `_cache` dump the pipeline and write `pipeline.yaml` once per run instead
   of five dumps per batch (64 % of a run's CPU against an HTTP server). Same guard.
-* `distilabel_task_logprobs`, distilabel >=1.5.3,<1.6: distilabel hands a task the LLM's
-  extra outputs (log-probabilities) only as a row column named by the private
-  `Task._create_extra`, `llm_{step name}_{key}`. `process_reading_llm_extra` builds the
-  public `process` override that pops that column; `IdentifyClassification` uses it for
-  its Yes/No score. Applied by use; outside the range it warns once and keeps the name.
+* `distilabel_task_logprobs`, distilabel >=1.5.3,<1.6: distilabel puts the LLM's extra
+  outputs (log-probabilities) in a row column named by the private `Task._create_extra`,
+  `llm_{step name}_{key}`. Our tasks build their rows from the public `format_output`
+  (`llm_task.LLMTask`), hand the extra outputs to the task's `complete_row` hook
+  (`IdentifyClassification`'s Yes/No score) and name what is left as distilabel does
+  (`llm_extra_column`). Applied by use; outside the range it warns once and keeps the name.
 * `distilabel_openai_stop`, distilabel >=1.5.3,<1.6: `OpenAILLM` drops `stop` for a
   plain-text (completion) prompt; `carry_stop` puts it into the public `extra_body` too.
   Used by `generation.apply_default_generation_kwargs`; outside the range it warns once

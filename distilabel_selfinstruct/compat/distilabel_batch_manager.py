@@ -17,7 +17,7 @@ It adds one rule: **an empty batch flushes.** A batch that arrives empty (a filt
 all its rows, or a generator's heartbeat) and is next in order makes a batch of whatever is
 buffered before it, fewer than `input_batch_size` rows or none, instead of being absorbed.
 Without it a row waits in a half-full batch until more rows come, and a step that holds
-requests in flight (`concurrency.ConcurrentRequests`) is never called to hand back the
+requests in flight (`llm_task.LLMTask`) is never called to hand back the
 ones that completed while its input is quiet: the Self-Instruct generator, waiting for the
 tasks in flight, would wait for ever. With it the generator's empty heartbeat batches travel
 down the pipeline and flush every buffer on the way. A step therefore may receive an empty

@@ -4,6 +4,8 @@ A filter scores each row, decides from the score, and drops the row with a reaso
 with `keep_rejected`, keeps it marked). Drops are counted per reason in the step, logged per
 batch and at the end, and written to the run's pool store when the step has the run's
 `BootstrapRun`, so the run summary can report them and every drop stays explainable.
+`drop_record` is the one format of a drop in that log; the LLM tasks use it too, for a row
+whose request failed (`llm_failures.failed_request_drop`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,29 @@ RESUMED = "resumed"
 def is_resumed(row: dict[str, Any]) -> bool:
     """Whether `row` is a task the pool already admitted (see `RESUMED`)."""
     return bool(row.get(RESUMED))
+
+
+def drop_record(
+    candidate_id: Optional[str],
+    stage: Stage,
+    reason: Reason,
+    *,
+    text: Optional[str] = None,
+    score: Optional[float] = None,
+    row: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
+    """One entry of the pool store's drop log (`PoolStore.record_drops`): the one format of
+    every drop, whether a filter or an LLM task drops the row."""
+    return {
+        # Keyed by content when the row has no id, so such drops don't collapse.
+        "candidate_id": candidate_id
+        or "text:" + hashlib.sha1(f"{text}\x1f{row}".encode()).hexdigest()[:20],
+        "stage": str(stage),
+        "reason": str(reason),
+        "score": score,
+        "text": text,
+        "bootstrap_round": (row or {}).get("bootstrap_round"),
+    }
 
 
 class DropRecorder(JoinsLoopPipeline, Step):
@@ -75,16 +100,7 @@ class DropRecorder(JoinsLoopPipeline, Step):
     ) -> None:
         self._drop_counts[str(reason)] += 1
         self._pending_drops.append(
-            {
-                # Keyed by content when the row has no id, so such drops don't collapse.
-                "candidate_id": candidate_id
-                or "text:" + hashlib.sha1(f"{text}\x1f{row}".encode()).hexdigest()[:20],
-                "stage": str(stage or self.stage),
-                "reason": str(reason),
-                "score": score,
-                "text": text,
-                "bootstrap_round": (row or {}).get("bootstrap_round"),
-            }
+            drop_record(candidate_id, stage or self.stage, reason, text=text, score=score, row=row)
         )
 
     def flush_drops(self) -> None:

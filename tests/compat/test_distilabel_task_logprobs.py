@@ -8,11 +8,12 @@ from typing import Any
 
 import distilabel
 import pytest
-from distilabel.steps.tasks import Task, TextGeneration
+from distilabel.steps.tasks import TextGeneration
 
 from distilabel_selfinstruct.classification import IdentifyClassification
 from distilabel_selfinstruct.compat import _guard
 from distilabel_selfinstruct.compat import distilabel_task_logprobs as compat
+from distilabel_selfinstruct.llm_task import LLMTask
 from distilabel_selfinstruct.testing import ScriptedLLM
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -48,10 +49,12 @@ def test_the_classification_score_comes_from_the_logprobs() -> None:
     assert not any(key.endswith("_logprobs") for key in row)
 
 
-def test_without_the_override_the_logprobs_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(IdentifyClassification, "process", Task.process)
-    row = classify()
+def test_without_the_hook_the_logprobs_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(IdentifyClassification, "complete_row", LLMTask.complete_row)
+    row = classify(name="classify")
     assert row["classification_score"] == 0.0 and row["is_classification"] is False
+    # Left unused, they stay in the row under distilabel's own column name.
+    assert row[compat.llm_extra_column("classify", "logprobs")]
 
 
 def test_grouped_generations_are_scored_one_by_one() -> None:
@@ -60,7 +63,7 @@ def test_grouped_generations_are_scored_one_by_one() -> None:
     assert row["is_classification"] == [True, True]
 
 
-def test_the_built_process_is_found_by_distilabel_and_calls_the_parent() -> None:
+def test_a_subclass_keeps_the_hook_and_distilabel_finds_its_input() -> None:
     class Stricter(IdentifyClassification):
         decision_threshold: float = 0.95
 
