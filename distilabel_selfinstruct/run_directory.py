@@ -325,7 +325,7 @@ class RunDirectory:
 
         pool = self.run.pool_path
         try:
-            self.written = export_run(pool, self.output)
+            export_run(pool, self.output)
             summary = RunSummary.from_store(pool, target, elapsed)
             _write_summary(self.output / SUMMARY_FILENAME, summary)
         except ExportRefusedError as error:
@@ -374,9 +374,8 @@ class RunDirectory:
 
         summary = self.write_outputs(self.run.num_instructions, elapsed)
         try:
-            self.report = self.write_report()
+            self.write_report()
         except RunDirectoryError as error:
-            self.report = None
             logging.getLogger("distilabel_selfinstruct").warning(str(error))
         return summary
 
