@@ -335,7 +335,8 @@ class SampleDemonstrations(JoinsLoopPipeline, GeneratorStep):
                 reason = yield from self._wait(store, rule, state, rounds_here)
                 if reason is None:
                     continue
-                self._end(store, state, reason)
+                # Tasks finished while it waited: the message names the count at the stop.
+                self._end(store, store.state(), reason)
                 yield [], True
                 return
             if decision is Decision.DONE:

@@ -126,9 +126,13 @@ def make_handler(mode: str, script: Script, delay_s: float, fail_after: int):
         def log_message(self, *_: Any) -> None:  # quiet: the test reads its own output
             pass
 
-        def _send(self, status: int, payload: Any, raw: bytes | None = None) -> None:
+        def _send(
+            self, status: int, payload: Any, raw: bytes | None = None, retry_after: str = ""
+        ) -> None:
             data = raw if raw is not None else json.dumps(payload).encode()
             self.send_response(status)
+            if retry_after:
+                self.send_header("Retry-After", retry_after)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -137,13 +141,15 @@ def make_handler(mode: str, script: Script, delay_s: float, fail_after: int):
         def _flaky(self) -> bool:
             """In `flaky` mode, of every 8 completion requests: a 429 (Retry-After 0), a
             503 and a connection dropped without a reply; the instances of a task about
-            honeybees always get a 500 (a request that keeps failing)."""
+            honeybees always get a 500 (a request that keeps failing), with Retry-After 1
+            so that its retries run out within the run, not after its end."""
             with script.lock:
                 script.posts += 1
                 number = script.posts
             prompt = self._prompt
             if "honeybee" in prompt and ("Class label:" in prompt or "Example N" in prompt):
-                self._send(500, {"error": {"message": "model crashed", "type": "server_error"}})
+                crashed = {"error": {"message": "model crashed", "type": "server_error"}}
+                self._send(500, crashed, retry_after="1")
                 return True
             if number % 8 == 1:
                 self.send_response(429)

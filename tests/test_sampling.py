@@ -274,6 +274,21 @@ def test_gives_up_when_the_tasks_in_flight_stall(pool_path: Path) -> None:
     assert reason == "stopped at 0 of 2 tasks: no progress for 0 s with 4 tasks in flight"
 
 
+def test_the_stop_message_counts_the_tasks_finished_while_it_waited(pool_path: Path) -> None:
+    step = make_step(pool_path, batch_size=2, num_instructions=3, stall_timeout_s=0.3)
+    rounds = step.process()
+    next(rounds)
+    with open_pool_store(pool_path) as store:
+        ids = [accept(store, f"Machine task {i}.") for i in range(6)]
+    assert next(rounds) == ([], False)  # waiting, none finished
+    with open_pool_store(pool_path) as store:
+        store.complete([{"task_id": ids[0], "instances": []}])
+    assert list(rounds)[-1] == ([], True)  # then nothing more: it gives up
+    with open_pool_store(pool_path) as store:
+        reason = store.meta(STOP_REASON)
+    assert reason.startswith("stopped at 1 of 3 tasks: no progress")
+
+
 def test_stops_after_max_rounds(pool_path: Path) -> None:
     step = make_step(pool_path, batch_size=1, num_instructions=1000, max_rounds=3)
     batches = list(step.process())

@@ -1,8 +1,8 @@
 """Our distilabel fixes as overrides in a subclass of a distilabel pipeline class.
 
-Importing this package changes nothing in distilabel. The three distilabel 1.5.3 bugs the
+Importing this package changes nothing in distilabel. The four distilabel 1.5.3 bugs the
 Self-Instruct loop cannot avoid (`distilabel_batch_manager`, `distilabel_pipeline_cache`,
-`distilabel_cache_writes`; docs/upstream.md has each bug, a reproduction with plain
+`distilabel_cache_writes`, `distilabel_log_queue`; docs/upstream.md has each bug, a reproduction with plain
 distilabel and the patch we would send) are fixed by overriding the private methods in
 subclasses of distilabel's pipeline classes (`with_loop_fixes`), not by replacing them on
 distilabel's classes. `distilabel_selfinstruct.loop_pipeline` builds our pipelines on it
@@ -19,6 +19,7 @@ from typing import Any
 from distilabel_selfinstruct.compat import (
     distilabel_batch_manager,
     distilabel_cache_writes,
+    distilabel_log_queue,
     distilabel_pipeline_cache,
 )
 
@@ -63,6 +64,16 @@ def with_loop_fixes(base: type, name: str, doc: str) -> type:
             from pathlib import Path
 
             self._cache_dir = Path(path)
+
+        @property
+        def _log_queue(self) -> Any:
+            return self.__dict__.get("_log_queue")
+
+        @_log_queue.setter
+        def _log_queue(self, value: Any) -> None:
+            # distilabel assigns its log queue in `run` (and `None` in `__init__`); kept in
+            # the instance's dict under the same name, so an adopted pipeline keeps its own.
+            self.__dict__["_log_queue"] = distilabel_log_queue.log_queue_for(value)
 
         def _load_batch_manager(self, use_cache: bool = True) -> None:
             super()._load_batch_manager(use_cache)

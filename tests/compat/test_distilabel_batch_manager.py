@@ -3,11 +3,7 @@ in a child process (where, without the fix, it hangs)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +16,7 @@ from distilabel.typing import StepOutput
 
 from distilabel_selfinstruct.compat import DISABLE_ENV
 from distilabel_selfinstruct.compat import distilabel_batch_manager as fix
+from tests.compat import children
 
 CHILD = Path(__file__).with_name("empty_last_batch_pipeline.py")
 
@@ -174,31 +171,7 @@ class KeepAll(Step):
 
 
 def start_child(tmp_path: Path, pipeline: str) -> tuple[subprocess.Popen, Path, Path]:
-    """The child pipeline as `pipeline`: "ours" (`SelfInstructPipeline`), "plain"
-    (distilabel's `Pipeline`) or "disabled" (ours, with the fix turned off)."""
-    env = {**os.environ, "DISTILABEL_CACHE_DIR": str(tmp_path / "cache")}
-    env.pop(DISABLE_ENV, None)
-    if pipeline == "disabled":
-        env[DISABLE_ENV] = fix.NAME
-    log, marker = tmp_path / "child.log", tmp_path / "filter-saw-the-last-row"
-    with log.open("w") as output:
-        # Own session: distilabel starts worker processes, killed with the group.
-        process = subprocess.Popen(
-            [sys.executable, str(CHILD), pipeline, str(marker)],
-            cwd=tmp_path,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return process, log, marker
-
-
-def stop_child(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+    return children.start_child(tmp_path, CHILD, pipeline, fix.NAME, "filter-saw-the-last-row")
 
 
 @pytest.mark.timeout(60)  # ~6 s alone on 2 cores
@@ -209,7 +182,7 @@ def test_our_pipeline_whose_filter_empties_the_last_batch_finishes(tmp_path: Pat
     except subprocess.TimeoutExpired:
         pytest.fail(f"the pipeline did not finish in 45 s:\n{log.read_text()[-3000:]}")
     finally:
-        stop_child(process)
+        children.stop_child(process)
     output = log.read_text()
     assert process.returncode == 0, output[-3000:]
     assert "rows: 4" in output
@@ -228,5 +201,5 @@ def test_without_the_fix_the_same_pipeline_hangs(tmp_path: Path, pipeline: str) 
         time.sleep(10)
         assert process.poll() is None, log.read_text()[-3000:]
     finally:
-        stop_child(process)
+        children.stop_child(process)
     assert "rows:" not in log.read_text()
