@@ -9,6 +9,9 @@
   skipped where PostgreSQL or psycopg is missing, except in CI (scripts/test installs both).
 - `pool_location`: a new pool store's location, once per backend (a SQLite path, then an
   empty PostgreSQL database, with `PGPASSWORD` set as a user would): the pool-store suite.
+- The suite runs on two pytest-xdist workers (scripts/test: `-n 2 --dist loadgroup`):
+  `pytest_collection_modifyitems` puts each test in a group that one worker runs whole (see
+  `xdist_group_of`), the longest groups first.
 - `paper_seeds`: the paper's 175 seed tasks at `../shared/data/seed_tasks.jsonl` (relative to
   the repository root); the test is skipped when the file is absent. It is never copied into
   the repository.
@@ -32,6 +35,38 @@ def paper_seeds_or_skip() -> Path:
     if not PAPER_SEEDS.is_file():
         pytest.skip(f"paper seed file not found at {PAPER_SEEDS}")
     return PAPER_SEEDS
+
+
+# Groups whose tests must not run beside one another on two workers; any other module is a
+# group of its own (its module-scoped fixtures then run once).
+SHARED_GROUPS = {
+    # The real model: llama.cpp's threads busy-wait, and llama.cpp's own server is outside
+    # the lock that makes in-process models take turns (llms._cpu_turn).
+    "real-model": {"test_e2e.py", "test_wheel.py", "test_servers.py", "test_llms.py"},
+    # One local Argilla server, which tests/argilla/test_faults.py kills and restarts.
+    "argilla": {"argilla"},
+    # Local Ray clusters: node ports and worker port ranges on one machine.
+    "ray": {"test_ray_cluster.py", "test_cli.py"},
+}
+# Longest first (from CI's durations), so no long group starts last and runs alone.
+LONGEST_FIRST = ["real-model", "ray", "test_faults.py", "argilla"]
+
+
+def xdist_group_of(path: Path) -> str:
+    relative = path.relative_to(REPO_ROOT / "tests")
+    for group, members in SHARED_GROUPS.items():
+        if relative.name in members or relative.parts[0] in members:
+            return group
+    return str(relative)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    groups = {item.nodeid: xdist_group_of(Path(item.path)) for item in items}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    rank = {group: n for n, group in enumerate(LONGEST_FIRST)}
+    # Stable: within a group, and among the other modules, the collection order stays.
+    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))
 
 
 @pytest.fixture
