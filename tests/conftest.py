@@ -9,9 +9,9 @@
   skipped where PostgreSQL or psycopg is missing, except in CI (scripts/test installs both).
 - `pool_location`: a new pool store's location, once per backend (a SQLite path, then an
   empty PostgreSQL database, with `PGPASSWORD` set as a user would): the pool-store suite.
-- The suite runs on two pytest-xdist workers (scripts/test: `-n 2 --dist loadgroup`):
-  `pytest_collection_modifyitems` puts each test in a group that one worker runs whole (see
-  `xdist_group_of`), the longest groups first.
+- The suite runs on two pytest-xdist workers (scripts/test: `-n 2`): each test belongs to a
+  group that one worker runs whole (`xdist_group_of`, the scope of our xdist scheduler), the
+  longest groups first (`pytest_collection_modifyitems`).
 - `paper_seeds`: the paper's 175 seed tasks at `../shared/data/seed_tasks.jsonl` (relative to
   the repository root); the test is skipped when the file is absent. It is never copied into
   the repository.
@@ -53,6 +53,7 @@ LONGEST_FIRST = ["real-model", "ray", "test_faults.py", "argilla"]
 
 
 def xdist_group_of(path: Path) -> str:
+    """The group a test module's tests run in, on one worker and one after another."""
     relative = path.relative_to(REPO_ROOT / "tests")
     for group, members in SHARED_GROUPS.items():
         if relative.name in members or relative.parts[0] in members:
@@ -61,12 +62,23 @@ def xdist_group_of(path: Path) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    groups = {item.nodeid: xdist_group_of(Path(item.path)) for item in items}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
     rank = {group: n for n, group in enumerate(LONGEST_FIRST)}
     # Stable: within a group, and among the other modules, the collection order stays.
-    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))
+    items.sort(key=lambda item: rank.get(xdist_group_of(Path(item.path)), len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """xdist's scheduling by scope, with `xdist_group_of` as the scope. (Not `--dist
+    loadgroup`: xdist 3.8 marks a group by rewriting `item._nodeid`, which pytest 9.2 no longer
+    reads, so every test went its own way.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group_of(REPO_ROOT / nodeid.split("::")[0])
+
+    return GroupScheduling(config, log)
 
 
 @pytest.fixture
