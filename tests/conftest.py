@@ -9,9 +9,10 @@
   skipped where PostgreSQL or psycopg is missing, except in CI (scripts/test installs both).
 - `pool_location`: a new pool store's location, once per backend (a SQLite path, then an
   empty PostgreSQL database, with `PGPASSWORD` set as a user would): the pool-store suite.
-- The suite runs on two pytest-xdist workers (scripts/test: `-n 2`): each test belongs to a
-  group that one worker runs whole (`xdist_group_of`, the scope of our xdist scheduler), the
-  longest groups first (`pytest_collection_modifyitems`).
+- The suite runs on two pytest-xdist workers (scripts/test: `-n 2`), each on its own cores
+  (`pytest_configure`): each test belongs to a group that one worker runs whole
+  (`xdist_group_of`, the scope of our xdist scheduler), the longest groups first
+  (`pytest_collection_modifyitems`).
 - `paper_seeds`: the paper's 175 seed tasks at `../shared/data/seed_tasks.jsonl` (relative to
   the repository root); the test is skipped when the file is absent. It is never copied into
   the repository.
@@ -59,6 +60,23 @@ def xdist_group_of(path: Path) -> str:
         if relative.name in members or relative.parts[0] in members:
             return group
     return str(relative)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On xdist workers, each worker (and every process it starts) gets its own cores.
+    llama.cpp's threads busy-wait on each other: with both cores, a run on the real model
+    beside another worker's tests took over three times as long (a 6-task run past 15 min,
+    against 414 s for 10 alone). Pinned, it runs on one thread (`usable_cpus` reads the
+    affinity), 1.5x slower per call, and nothing else competes for its core."""
+    worker, count = (
+        os.environ.get("PYTEST_XDIST_WORKER"),
+        os.environ.get("PYTEST_XDIST_WORKER_COUNT"),
+    )
+    if not worker or not count or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus, workers = sorted(os.sched_getaffinity(0)), int(count)
+    if workers > 1 and len(cpus) >= workers:
+        os.sched_setaffinity(0, cpus[int(worker.removeprefix("gw")) :: workers])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
