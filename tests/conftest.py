@@ -11,8 +11,8 @@
   empty PostgreSQL database, with `PGPASSWORD` set as a user would): the pool-store suite.
 - The suite runs on two pytest-xdist workers (scripts/test: `-n 2`): each test belongs to a
   group that one worker runs whole (`xdist_group_of`, the scope of our xdist scheduler), the
-  longest groups first (`pytest_collection_modifyitems`); a module on the real model runs on
-  one core of its own (`one_core_for_the_real_model`).
+  longest groups first (`pytest_collection_modifyitems`); each worker runs on a core of its
+  own (`pytest_configure`), except the Ray modules (`both_cores_for_ray`).
 - `paper_seeds`: the paper's 175 seed tasks at `../shared/data/seed_tasks.jsonl` (relative to
   the repository root); the test is skipped when the file is absent. It is never copied into
   the repository.
@@ -44,18 +44,16 @@ def paper_seeds_or_skip() -> Path:
 SHARED_GROUPS = {
     # The real model: llama.cpp's threads busy-wait, and llama.cpp's own server is outside
     # the lock that makes in-process models take turns (llms._cpu_turn).
-    "real-model": {"test_e2e.py", "test_servers.py", "test_llms.py"},
-    # The wheel's runs on the real model, on a teammate's machine (the longest group).
-    "wheel": {"test_wheel.py"},
+    # (One group: in-process models on two workers would take turns on that lock anyway,
+    # and a run's end then outlasted its test's timeout.)
+    "real-model": {"test_e2e.py", "test_wheel.py", "test_servers.py", "test_llms.py"},
     # One local Argilla server, which tests/argilla/test_faults.py kills and restarts.
     "argilla": {"argilla"},
     # Local Ray clusters: node ports and worker port ranges on one machine.
     "ray": {"test_ray_cluster.py", "test_cli.py"},
 }
 # Longest first (from CI's durations), so no long group starts last and runs alone.
-LONGEST_FIRST = ["wheel", "real-model", "ray", "test_faults.py", "argilla"]
-# The groups that run the real model in-process or on llama.cpp's server.
-ON_ONE_CORE = {"wheel", "real-model"}
+LONGEST_FIRST = ["real-model", "ray", "test_faults.py", "argilla"]
 
 
 def xdist_group_of(path: Path) -> str:
@@ -65,6 +63,28 @@ def xdist_group_of(path: Path) -> str:
         if relative.name in members or relative.parts[0] in members:
             return group
     return str(relative)
+
+
+# The cores this process could use before a worker was pinned.
+ALL_CPUS: set[int] = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On xdist workers, each worker (and every process it starts) gets its own cores.
+    llama.cpp's threads busy-wait on each other: with both cores, a run on the real model
+    beside another worker's tests took over three times as long (a 6-task run past 15 min,
+    against 414 s for 10 alone). Pinned, it runs on one thread (`usable_cpus` reads the
+    affinity), 1.5x slower per call, and nothing else competes for its core. The Ray
+    modules get both cores back (`both_cores_for_ray`)."""
+    worker, count = (
+        os.environ.get("PYTEST_XDIST_WORKER"),
+        os.environ.get("PYTEST_XDIST_WORKER_COUNT"),
+    )
+    if not worker or not count or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus, workers = sorted(os.sched_getaffinity(0)), int(count)
+    if workers > 1 and len(cpus) >= workers:
+        os.sched_setaffinity(0, cpus[int(worker.removeprefix("gw")) :: workers])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -88,19 +108,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_core_for_the_real_model(request: pytest.FixtureRequest) -> Iterator[None]:
-    """On an xdist worker, a module on the real model (and every process it starts) runs on
-    one core of its own, the worker's. llama.cpp's threads busy-wait on each other: on both
-    cores beside another worker's tests, a 6-task run took over 15 min (414 s for 10
-    alone). On one core it runs one thread (`usable_cpus` reads the affinity), 1.5x slower
-    per call, and the two workers' real-model groups do not compete for a core."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
-    if not worker or len(before) < 2 or xdist_group_of(request.path) not in ON_ONE_CORE:
+def both_cores_for_ray(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A module of the "ray" group (and the cluster it starts) runs on every core: on one,
+    the lost-node run finished its target before the node was killed."""
+    if xdist_group_of(request.path) != "ray" or not hasattr(os, "sched_setaffinity"):
         yield
         return
-    cpus = sorted(before)
-    os.sched_setaffinity(0, {cpus[int(worker.removeprefix("gw")) % len(cpus)]})
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, ALL_CPUS or before)
     try:
         yield
     finally:
